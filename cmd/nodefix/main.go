@@ -1,0 +1,54 @@
+// Command nodefix brings Kubernetes nodes running Longhorn back to health:
+// unique hostnames, no hung rpm queries, a working rpm database and the
+// executables Longhorn needs. See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nodefix/nodefix/internal/exitcode"
+)
+
+// version is set by the Makefile (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Ansible runs a binary module as `nodefix ARGS_FILE` (WANT_JSON).
+	if path, ok := moduleArgsFile(args); ok {
+		return runModule(ctx, path, stdout)
+	}
+	app := newApp(stdin, stdout, stderr)
+	if err := app.RunContext(ctx, args); err != nil {
+		fmt.Fprintf(stderr, "nodefix: %v\n", err)
+		return exitcode.Of(err)
+	}
+	return exitcode.OK
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "nodefix",
+		Usage:     "bring Longhorn nodes back to health, a whole fleet at once",
+		Version:   version,
+		Reader:    stdin,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Errors are printed once, by run, with the exit code they carry.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			runCommand(),
+			checkCommand(),
+			inventoryCommand(),
+		},
+	}
+}
