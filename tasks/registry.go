@@ -1,0 +1,88 @@
+package tasks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Task names, in the order they run on a host: a node must be named right
+// before anything else reports under its name, hung queries must be gone
+// before the database they block on is judged, and the dependency check
+// comes last because it only reads.
+const (
+	NameHostname     = "hostname"
+	NameRPMQueries   = "rpm-queries"
+	NameRPMDB        = "rpmdb"
+	NameLonghornDeps = "longhorn-deps"
+)
+
+// Names lists every task in run order.
+func Names() []string {
+	return []string{NameHostname, NameRPMQueries, NameRPMDB, NameLonghornDeps}
+}
+
+// Select returns the tasks named in list (comma-separated names, or "all"
+// / empty for every task), always in run order whatever order list has.
+func Select(list string) ([]Task, error) {
+	want := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if name == "all" {
+			for _, n := range Names() {
+				want[n] = true
+			}
+			continue
+		}
+		if !isTaskName(name) {
+			return nil, fmt.Errorf("unknown task %q: choose from %s (or all)", name, strings.Join(Names(), ", "))
+		}
+		want[name] = true
+	}
+	var selected []Task
+	for _, name := range Names() {
+		if len(want) == 0 || want[name] {
+			selected = append(selected, newTask(name))
+		}
+	}
+	return selected, nil
+}
+
+func isTaskName(name string) bool {
+	for _, n := range Names() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func newTask(name string) Task {
+	switch name {
+	case NameHostname:
+		return Hostname{}
+	case NameRPMQueries:
+		return RPMQueries{}
+	case NameRPMDB:
+		return RPMDB{}
+	case NameLonghornDeps:
+		return LonghornDeps{}
+	}
+	panic("tasks: no constructor for " + name) // Names and newTask disagree: a programming error
+}
+
+// DefaultConfig is the configuration the CLI starts from; see each field's
+// task for why its default is what it is.
+func DefaultConfig() Config {
+	return Config{
+		RPMQueryMaxAge:      10 * time.Minute,
+		RPMQueryGrace:       5 * time.Second,
+		RPMBackupDir:        "/var/lib/nodefix/rpmdb-backups",
+		RPMBackupKeep:       3,
+		CommandTimeout:      2 * time.Minute,
+		LonghornExecutables: []string{"iscsiadm", "mount.nfs", "cryptsetup", "dmsetup"},
+	}
+}
