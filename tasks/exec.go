@@ -45,7 +45,15 @@ type CommandError struct {
 }
 
 func (e *CommandError) Error() string {
-	msg := strings.TrimSpace(e.Stderr)
+	// One line per outcome: a report shows the command's own words, its
+	// lines joined.
+	var lines []string
+	for _, l := range strings.Split(e.Stderr, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	msg := strings.Join(lines, "; ")
 	if msg == "" {
 		return fmt.Sprintf("%s: exit status %d", e.What, e.ExitStatus)
 	}
