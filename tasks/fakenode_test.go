@@ -53,6 +53,9 @@ type fakeHost struct {
 
 	// fail answers a script tag with this result instead of running it.
 	fail map[string]Result
+	// onFail runs when an injected failure is returned (a script that
+	// failed half-way and could not undo its steps).
+	onFail func(*fakeHost)
 	// connErr makes Run fail as a lost connection would.
 	connErr error
 	// afterApply runs after a successful hostname-apply (something on the
@@ -117,6 +120,9 @@ func (f *fakeHost) Run(ctx context.Context, cmd Command) (Result, error) {
 	f.stdin[tag] = cmd.Stdin
 	f.args[tag] = args
 	if r, ok := f.fail[tag]; ok {
+		if f.onFail != nil {
+			f.onFail(f)
+		}
 		return r, nil
 	}
 	switch tag {
