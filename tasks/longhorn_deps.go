@@ -143,7 +143,7 @@ func gatherDeps(ctx context.Context, node Node, cfg Config, executables []string
 			// Any other status ran the program: dmsetup --version exits 0
 			// but complains without a device-mapper driver; an unknown
 			// option is an error that proves the binary runs.
-			e.Runnable, e.Version = true, firstLine(run.Content)
+			e.Runnable, e.Version = true, versionLine(run.Content)
 		}
 		d.Executables = append(d.Executables, e)
 	}
@@ -201,6 +201,17 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
+}
+
+// versionLine picks the line of --version output that names a version
+// (dmsetup complains about the missing driver first).
+func versionLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(strings.ToLower(line), "version") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return firstLine(s)
 }
 
 // parseOSRelease reads os-release's KEY=value lines, quotes removed.
