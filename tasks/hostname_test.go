@@ -230,8 +230,8 @@ func TestHostnameDecisions(t *testing.T) {
 			},
 		},
 		{
-			name: "no NFS mounts: no NFS warning",
-			seed: func(f *fakeHost) { *f = *healthyHost(t, "localhost") },
+			name:       "no NFS mounts: no NFS warning",
+			seed:       func(f *fakeHost) { *f = *healthyHost(t, "localhost") },
 			wantStatus: StatusChanged, wantChanged: true, wantApply: 1,
 			check: func(t *testing.T, f *fakeHost, out Outcome) {
 				if len(out.Warnings) != 0 {
@@ -269,9 +269,9 @@ func TestHostnameDecisions(t *testing.T) {
 			wantWarn: []string{`replacing nfs4_unique_id "cloned-id"`},
 		},
 		{
-			name: "set-nfs-unique-id with the module not loaded: persisted only, said so",
-			seed: func(f *fakeHost) { *f = *healthyHost(t, "node-1") },
-			cfg:  func(c *Config) { c.SetNFSUniqueID = true },
+			name:       "set-nfs-unique-id with the module not loaded: persisted only, said so",
+			seed:       func(f *fakeHost) { *f = *healthyHost(t, "node-1") },
+			cfg:        func(c *Config) { c.SetNFSUniqueID = true },
 			wantStatus: StatusChanged, wantChanged: true,
 			wantWarn: []string{"the nfs module is not loaded"},
 			check: func(t *testing.T, f *fakeHost, out Outcome) {

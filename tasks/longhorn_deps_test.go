@@ -57,7 +57,11 @@ func TestLonghornDepsDecisions(t *testing.T) {
 		},
 		{
 			name: "missing on Rocky: RHEL packages", os: rockyOSRelease,
-			seed:       func(f *fakeHost) { delete(f.paths, "iscsiadm"); delete(f.paths, "mount.nfs"); delete(f.paths, "dmsetup") },
+			seed: func(f *fakeHost) {
+				delete(f.paths, "iscsiadm")
+				delete(f.paths, "mount.nfs")
+				delete(f.paths, "dmsetup")
+			},
 			wantStatus: StatusFailed,
 			wantMsg:    []string{"dnf install -y iscsi-initiator-utils nfs-utils device-mapper"},
 		},
