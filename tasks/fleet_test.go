@@ -267,3 +267,51 @@ func TestFleetLonghornDeps(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLonghornDepsRoundTrips backs the one-script design: the whole
+// check in one command against the same probes sent one command each (the
+// obvious implementation), on one real node. Every command here costs a
+// process start through nsenter; over ssh each costs a session round trip
+// on top, so the ratio only grows on a real network.
+//
+//	go test ./tasks -run '^$' -bench LonghornDepsRoundTrips -benchtime 50x
+func BenchmarkLonghornDepsRoundTrips(b *testing.B) {
+	f := testfleet.New(b, testfleet.Options{Nodes: 1})
+	n := f.Nodes[0]
+	ctx := context.Background()
+	cfg := tasks.DefaultConfig()
+	b.Run("one-script", func(b *testing.B) {
+		for b.Loop() {
+			if out := (tasks.LonghornDeps{}).Apply(ctx, n, tasks.Host{Name: n.Name}, cfg); out.Status != tasks.StatusOK {
+				b.Fatalf("%+v", out)
+			}
+		}
+	})
+	b.Run("command-per-probe", func(b *testing.B) {
+		sh := func(script string, args ...string) tasks.Result {
+			res, err := n.Run(ctx, tasks.Command{Argv: append([]string{"sh", "-c", script, "sh"}, args...)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return res
+		}
+		for b.Loop() {
+			sh(`cat /etc/os-release`)
+			sh(`uname -r`)
+			for _, e := range cfg.LonghornExecutables {
+				p := strings.TrimSpace(string(sh(`PATH="$PATH:/usr/sbin:/sbin" command -v "$1"`, e).Stdout))
+				if p == "" {
+					b.Fatalf("%s not found", e)
+				}
+				sh(`"$1" --version`, p)
+			}
+			for _, m := range []string{"iscsi_tcp", "nfs", "dm_crypt"} {
+				sh(`test -d "/sys/module/$1"`, m)
+				sh(`modinfo -F filename "$1"`, m)
+			}
+			sh(`cat /proc/filesystems`)
+			sh(`cat /proc/[0-9]*/comm | grep -xE 'iscsid|multipathd'`)
+			sh(`test -d /run/systemd/system`)
+		}
+	})
+}
