@@ -287,12 +287,11 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 		return out
 	}
 
-	var done []string
 	if plan.renames() {
 		backup, err := applyRename(ctx, node, cfg, before, plan)
 		if err != nil {
 			out.Status = StatusFailed
-			out.Msg = fmt.Sprintf("hostname: %v", err)
+			out.Msg = err.Error()
 			// The script undoes its steps; say so only once it is seen.
 			if now, gerr := gatherHostState(ctx, node, cfg); gerr == nil {
 				out.Facts = now.facts()
@@ -307,12 +306,14 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 			out.Details["hosts_backup"] = backup
 		}
 	}
-	done = append(done, plan.describe(before, false)...)
+	renamed := plan
+	renamed.WriteNFSConf, renamed.WriteNFSParam = false, false
+	done := renamed.describe(before, false)
 	if plan.WriteNFSConf || plan.WriteNFSParam {
 		warn, err := applyNFSUniquifier(ctx, node, cfg, plan)
 		if err != nil {
 			out.Status = StatusFailed
-			out.Msg = fmt.Sprintf("hostname: %s; then setting nfs4_unique_id failed: %v", strings.Join(done, "; "), err)
+			out.Msg = strings.Join(append(done, fmt.Sprintf("setting nfs4_unique_id failed: %v", err)), "; ")
 			out.Changed = plan.renames()
 			return out
 		}
@@ -333,17 +334,18 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	}
 
 	after := before
+	done = plan.describe(before, false)
 	if plan.changes() {
 		after, err = gatherHostState(ctx, node, cfg)
 		if err != nil {
 			out.Status, out.Changed = StatusFailed, true
-			out.Msg = fmt.Sprintf("hostname: %s; verifying failed: %v", strings.Join(done, "; "), err)
+			out.Msg = fmt.Sprintf("%s; verifying failed: %v", strings.Join(done, "; "), err)
 			return out
 		}
 		out.Facts = after.facts()
 		if problems := verifyHostname(after, plan, cfg); len(problems) > 0 {
 			out.Status, out.Changed = StatusFailed, true
-			out.Msg = fmt.Sprintf("hostname: %s; but verifying found: %s", strings.Join(done, "; "), strings.Join(problems, "; "))
+			out.Msg = fmt.Sprintf("%s; but verifying found: %s", strings.Join(done, "; "), strings.Join(problems, "; "))
 			return out
 		}
 	}
