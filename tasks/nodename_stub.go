@@ -6,13 +6,14 @@ import (
 )
 
 // validateNodeName is a stand-in for internal/nodename.Validate (written by
-// the inventory work, not on main yet); delete it once that lands and call
-// nodename.Validate instead. Tasks validate again only defensively: the
-// planner reports invalid names with file and line.
+// the inventory work, not on main yet): once that lands, this becomes
+// nodename.Validate plus the kernel's 64-byte limit, which a Kubernetes
+// node name (up to 253) may exceed but a hostname may not. Tasks validate
+// only defensively: the planner reports invalid names with file and line.
 //
 // The rule is kubeasz's (its example config.yml): a lower-case RFC 1123
 // subdomain, '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*',
-// and at most 64 bytes, the kernel's limit for a hostname.
+// labels of at most 63 characters, and at most 64 bytes in all.
 func validateNodeName(name string) error {
 	switch {
 	case name == "":
