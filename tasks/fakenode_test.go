@@ -196,6 +196,13 @@ func (f *fakeHost) hostnameGather(boundary string) Result {
 	file("iscsi_initiator", "/etc/iscsi/initiatorname.iscsi")
 	file("nfs_conf", nfsModprobeConf)
 	file("nfs_state", nfsStatePath)
+	if c, ok := f.files["/etc/cloud/cloud.cfg"]; ok {
+		sec("cloud_init", "", 0)
+		sec("cloud_cfg", c+f.files["/etc/cloud/cloud.cfg.d/99.cfg"], 0)
+	} else {
+		sec("cloud_init", "", 1)
+		sec("cloud_cfg", "", 1)
+	}
 	return Result{Stdout: []byte(b.String())}
 }
 

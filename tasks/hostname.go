@@ -43,6 +43,12 @@ type hostState struct {
 	NFSConfExists   bool
 	NFSState        []staleRecord
 	NFSStateExists  bool
+	// CloudInit: cloud-init is installed; with PreserveHostname false it
+	// sets the hostname from instance metadata at every boot, and with
+	// ManageEtcHosts it rewrites /etc/hosts from its template.
+	CloudInit        bool
+	PreserveHostname bool
+	ManageEtcHosts   bool
 }
 
 const hostnameGatherScript = `s kernel cat /proc/sys/kernel/hostname
@@ -59,6 +65,8 @@ s nfs_mounts grep -E ' - nfs4? ' /proc/self/mountinfo
 s iscsi_initiator cat /etc/iscsi/initiatorname.iscsi
 s nfs_conf cat ` + nfsModprobeConf + `
 s nfs_state cat ` + nfsStatePath + `
+s cloud_init test -f /etc/cloud/cloud.cfg
+s cloud_cfg cat /etc/cloud/cloud.cfg /etc/cloud/cloud.cfg.d/*.cfg
 `
 
 // gatherHostState reads everything the task decides on in one round trip.
@@ -111,7 +119,34 @@ func gatherHostState(ctx context.Context, node Node, cfg Config) (hostState, err
 	if s := sec["nfs_state"]; s.OK() {
 		st.NFSStateExists, st.NFSState = true, parseNFSState(s.Content)
 	}
+	if sec["cloud_init"].OK() {
+		st.CloudInit = true
+		cfg := sec["cloud_cfg"].Content
+		st.PreserveHostname = cloudCfgBool(cfg, "preserve_hostname")
+		st.ManageEtcHosts = cloudCfgBool(cfg, "manage_etc_hosts")
+	}
 	return st, nil
+}
+
+// cloudCfgBool reads a top-level boolean from cloud-init's configuration
+// (cloud.cfg, then cloud.cfg.d/*.cfg in order: the last setting wins).
+// manage_etc_hosts may also be "localhost", which rewrites /etc/hosts too.
+func cloudCfgBool(content, key string) bool {
+	val := false
+	for _, line := range strings.Split(content, "\n") {
+		v, ok := strings.CutPrefix(line, key+":")
+		if !ok {
+			continue
+		}
+		v, _, _ = strings.Cut(v, "#")
+		switch strings.ToLower(strings.Trim(strings.TrimSpace(v), `"'`)) {
+		case "true", "yes", "on", "localhost", "template":
+			val = true
+		default:
+			val = false
+		}
+	}
+	return val
 }
 
 // firstName is the name in an /etc/hostname: its first line that is
@@ -266,6 +301,9 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 		out.Diff = &Diff{Before: diffText(before, before.Hosts, before.NFSConf), After: diffText(afterOf(before, plan), plan.hostsAfterOr(before), plan.nfsConfAfterOr(before))}
 	}
 	out.Warnings = append(out.Warnings, plan.NFSNotes...)
+	if !cfg.KeepHostname {
+		out.Warnings = append(out.Warnings, cloudInitWarnings(before)...)
+	}
 	if plan.ReplacedUnique != "" {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("replacing nfs4_unique_id %q, which nodefix did not set", plan.ReplacedUnique))
 	}
@@ -360,6 +398,23 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	out.Status, out.Changed = StatusChanged, true
 	out.Msg = strings.Join(done, "; ")
 	return out
+}
+
+// cloudInitWarnings: a rename that cloud-init undoes at the next boot is
+// the incident coming back after a maintenance reboot.
+func cloudInitWarnings(st hostState) []string {
+	if !st.CloudInit {
+		return nil
+	}
+	var w []string
+	if !st.PreserveHostname {
+		w = append(w, "cloud-init is installed without preserve_hostname: true, so it may set the hostname from instance metadata at the next boot; "+
+			"add 'preserve_hostname: true' in /etc/cloud/cloud.cfg.d/99-hostname.cfg")
+	}
+	if st.ManageEtcHosts {
+		w = append(w, "cloud-init rewrites /etc/hosts at every boot (manage_etc_hosts): the entry for this name comes from its template, not from this file")
+	}
+	return w
 }
 
 func okMsg(st hostState, cfg Config) string {

@@ -240,6 +240,29 @@ func TestHostnameDecisions(t *testing.T) {
 			},
 		},
 		{
+			name: "cloud-init that would undo the rename at boot is named",
+			seed: func(f *fakeHost) {
+				*f = *healthyHost(t, "localhost")
+				f.files["/etc/cloud/cloud.cfg"] = "users:\n - default\npreserve_hostname: false\nmanage_etc_hosts: localhost # from the image\n"
+			},
+			wantStatus: StatusChanged, wantChanged: true, wantApply: 1,
+			wantWarn: []string{"without preserve_hostname: true", "rewrites /etc/hosts at every boot"},
+		},
+		{
+			name: "cloud-init told to preserve the hostname: no warning",
+			seed: func(f *fakeHost) {
+				*f = *healthyHost(t, "localhost")
+				f.files["/etc/cloud/cloud.cfg"] = "preserve_hostname: false\n"
+				f.files["/etc/cloud/cloud.cfg.d/99.cfg"] = "preserve_hostname: true\n"
+			},
+			wantStatus: StatusChanged, wantChanged: true, wantApply: 1,
+			check: func(t *testing.T, f *fakeHost, out Outcome) {
+				if len(out.Warnings) != 0 {
+					t.Errorf("warnings %q", out.Warnings)
+				}
+			},
+		},
+		{
 			name: "set-nfs-unique-id: persisted and set live",
 			seed: func(f *fakeHost) {
 				*f = *healthyHost(t, "node-1")
