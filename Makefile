@@ -29,3 +29,8 @@ deps:
 
 clean:
 	rm -rf $(BIN) dist bench-results
+
+# A simulated fleet of 6 real sshd nodes broken as in the incidents:
+# checked, fixed, fixed again with nothing changed; torn down at the end.
+demo: deps build
+	$(BIN)/testfleet demo --nodes 6 --nodefix $(BIN)/nodefix

@@ -363,3 +363,34 @@ func TestFleetWedgedRPMDB(t *testing.T) {
 		t.Errorf("after the wedge: %q, %v; want a healthy database with the pending update installed", out, err)
 	}
 }
+
+func TestSeedIncidents(t *testing.T) {
+	f := New(t, Options{Nodes: 4, Hostname: func(int) string { return "localhost" }})
+	ctx := context.Background()
+	inc, err := f.SeedIncidents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[*Node]State{}
+	for _, n := range f.Nodes {
+		if states[n], err = n.Describe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if states[n].Hostname != "localhost" || states[n].EtcHostname != "localhost" {
+			t.Errorf("%s: hostname %q/%q, want localhost", n.Name, states[n].Hostname, states[n].EtcHostname)
+		}
+	}
+	if s := states[inc.Wedged]; s.RPMQueries < len(inc.HungQueries) || s.RPMDB != "locked" || s.RPMPackages != -1 {
+		t.Errorf("wedged node: %+v", s)
+	}
+	if s := states[inc.Corrupted]; s.RPMDB != "corrupt" || s.RPMPackages != len(RecordedPackages) {
+		t.Errorf("corrupted node: %+v", s)
+	}
+	a, b := states[inc.Clones[0]], states[inc.Clones[1]]
+	if a.MachineID != b.MachineID || a.Initiator != b.Initiator || a.MachineID == states[f.Nodes[0]].MachineID {
+		t.Errorf("clones: %+v and %+v", a, b)
+	}
+	if s := states[f.Nodes[0]]; s.RPMDB != "ok" || s.RPMQueries != 0 || len(s.MissingTools) != 0 {
+		t.Errorf("healthy node: %+v", s)
+	}
+}
