@@ -363,8 +363,10 @@ func (c *yamlConv) scalar(n *yaml.Node) (any, error) {
 		return &dataError{line: n.Line, msg: fmt.Sprintf("invalid %s value %q", what, v)}
 	}
 	switch tag {
-	case "!!str", "!unsafe":
+	case "!!str":
 		return v, nil
+	case "!unsafe":
+		return pycompat.Unsafe{Text: v}, nil
 	case "!vault":
 		return pycompat.Vault{Ciphertext: v}, nil
 	case "!!null":

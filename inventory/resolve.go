@@ -150,6 +150,8 @@ func (r *resolver) str(names ...string) string {
 			return ""
 		}
 		return x
+	case pycompat.Unsafe:
+		return x.Text // !unsafe: literal text, never a template
 	case pycompat.Vault:
 		r.fail(name, "is encrypted with ansible-vault; nodefix does not decrypt vaults: pass the value with -e @decrypted.yml")
 		return ""

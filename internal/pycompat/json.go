@@ -13,6 +13,10 @@ import (
 // ansible-inventory prints it as {"__ansible_vault": "<ciphertext>"}.
 type Vault struct{ Ciphertext string }
 
+// Unsafe is a `!unsafe` value: text Ansible never templates. It prints as
+// {"__ansible_unsafe": "<text>"}.
+type Unsafe struct{ Text string }
+
 // MarshalIndent writes v as Python's json.dumps(v, sort_keys=True,
 // indent=4, ensure_ascii=False) does, the way ansible-inventory prints:
 // floats in repr form (1000.0, 1e+16), NaN and Infinity as Python writes
@@ -47,6 +51,8 @@ func writeJSON(b *strings.Builder, v any, depth int) error {
 		writeJSONString(b, x)
 	case Vault:
 		return writeJSON(b, map[string]any{"__ansible_vault": x.Ciphertext}, depth)
+	case Unsafe:
+		return writeJSON(b, map[string]any{"__ansible_unsafe": x.Text}, depth)
 	case []string:
 		l := make([]any, len(x))
 		for i, s := range x {
@@ -192,8 +198,11 @@ func FloatRepr(f float64) string {
 // Str is Python's str(v) for the values an inventory holds, as
 // `ansible-inventory --graph --vars` prints them.
 func Str(v any) string {
-	if s, ok := v.(string); ok {
-		return s
+	switch x := v.(type) {
+	case string:
+		return x
+	case Unsafe:
+		return x.Text
 	}
 	return Repr(v)
 }
@@ -218,6 +227,8 @@ func Repr(v any) string {
 		return reprString(x)
 	case Vault:
 		return reprString(x.Ciphertext)
+	case Unsafe:
+		return reprString(x.Text)
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
