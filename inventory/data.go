@@ -211,9 +211,25 @@ func yamlErr(err error) error {
 	var line int
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		_, rest, _ := strings.Cut(msg, ": ")
+		// yaml.v3 counts lines from 0 for parser errors (from 1 for
+		// scanner errors); the parser's messages are these.
+		for _, p := range yamlParserProblems {
+			if rest == p {
+				line++
+				break
+			}
+		}
 		return &dataError{line: line, msg: rest}
 	}
 	return &dataError{msg: msg}
+}
+
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected key", "did not find expected node content",
+	"found duplicate %TAG directive", "found duplicate %YAML directive",
+	"found incompatible YAML document", "found undefined tag handle",
 }
 
 type yamlConv struct {
