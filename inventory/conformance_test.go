@@ -17,7 +17,7 @@ import (
 // ansibleInventory finds the real ansible-inventory. Without it the
 // conformance tests skip, unless NODEFIX_FLEET=required makes that a
 // failure (as CI sets it).
-func ansibleInventory(t *testing.T) string {
+func ansibleInventory(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("ansible-inventory")
 	if err != nil {
@@ -40,7 +40,7 @@ type ansibleRunner struct {
 	env []string
 }
 
-func newAnsibleRunner(t *testing.T) *ansibleRunner {
+func newAnsibleRunner(t testing.TB) *ansibleRunner {
 	bin := ansibleInventory(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "ansible.cfg")

@@ -236,7 +236,7 @@ type yamlConv struct {
 	visited int // nodes converted, aliases counted each time: bounds alias bombs
 }
 
-const maxYAMLNodes = 5_000_000
+const maxYAMLNodes = 1_000_000
 
 func (c *yamlConv) node(n *yaml.Node, depth int) (any, error) {
 	c.visited++
@@ -312,6 +312,10 @@ func (c *yamlConv) badTag(n *yaml.Node) error {
 // flatten applies merge keys (<<) as PyYAML does: the mapping's own keys
 // win, and in a list of merged mappings the earlier ones win.
 func (c *yamlConv) flatten(n *yaml.Node, depth int) ([]*yaml.Node, error) {
+	c.visited++
+	if depth > maxNesting || c.visited > maxYAMLNodes {
+		return nil, &dataError{line: n.Line, msg: "merge keys (<<) nested too deep or recursive"}
+	}
 	var merged, own []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
