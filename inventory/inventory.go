@@ -33,7 +33,8 @@ type Inventory struct {
 	sources    []string // as given, for group_vars/host_vars lookup
 	extra      map[string]any
 	warnings   []string
-	varsFiles  map[string]map[string]any // "dir\x00kind\x00name" -> merged file vars
+	varsFiles  map[string]map[string]any // "dir\x00name" -> merged file vars
+	varsDirs   map[string]*varsDir       // "source\x00kind" -> directory, nil if none
 }
 
 // Error is a problem in an inventory, located as precisely as it can be.
@@ -69,6 +70,7 @@ func Load(ctx context.Context, sources []string, opts Options) (*Inventory, erro
 		groups:    map[string]*Group{},
 		hosts:     map[string]*Host{},
 		varsFiles: map[string]map[string]any{},
+		varsDirs:  map[string]*varsDir{},
 	}
 	inv.addGroup("all")
 	inv.addGroup("ungrouped")
