@@ -25,20 +25,16 @@ var (
 	reIPv4              = regexp.MustCompile(`(?i)^(?:` + ipv4Component + `\.){3}` + ipv4Component + `$`)
 	// Python's pattern is "^A|B|...|Z$" used with re.match: every
 	// alternative is anchored at the start, only the last at the end.
-	reIPv6 = regexp.MustCompile(`(?i)^(?:` + strings.Join([]string{
+	reIPv6 = regexp.MustCompile(strings.ReplaceAll(`(?i)^(?:`+strings.Join([]string{
 		`(?:C:){7}C`, `(?:C:){1,6}:`, `(?:C:)(?::C){1,6}`, `(?:C:){2}(?::C){1,5}`,
 		`(?:C:){3}(?::C){1,4}`, `(?:C:){4}(?::C){1,3}`, `(?:C:){5}(?::C){1,2}`,
 		`(?:C:){6}(?::C)`, `:(?::C){1,6}`, `C?::`, `(?:0:){6}(?:C\.){3}C`,
 		`::(?:ffff:)?(?:C\.){3}C`, `(?:0:){5}ffff:(?:C\.){3}C$`,
-	}, "|") + `)`)
+	}, "|")+`)`, "C", ipv6Component))
 	// One hostname label; Python also requires that it not end in _ or -
 	// (a look-behind RE2 lacks, checked in code).
 	reLabel = regexp.MustCompile(`(?i)^(?:[\p{L}\p{N}_]|` + alnumRange + `)(?:[\p{L}\p{N}_-]|` + alnumRange + `)*$`)
 )
-
-func init() {
-	reIPv6 = regexp.MustCompile(strings.ReplaceAll(reIPv6.String(), "C", ipv6Component))
-}
 
 func isHostname(s string) bool {
 	for _, label := range strings.Split(s, ".") {

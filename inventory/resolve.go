@@ -79,11 +79,12 @@ func (inv *Inventory) Connection(h *Host) (Connection, error) {
 // NodeName is the node name (and OS hostname) the host should carry:
 // nodefix_hostname when set, else a literal K8S_NODENAME, else kubeasz's
 // rule on k8s_nodename and the inventory hostname; validated as
-// Kubernetes validates node names.
+// Kubernetes validates node names, and no longer than the kernel allows a
+// hostname (64), since nodefix makes it the OS hostname.
 func (inv *Inventory) NodeName(h *Host) (string, error) {
 	r := resolver{h: h}
 	check := func(name, from string) (string, error) {
-		if err := nodename.Validate(name); err != nil {
+		if err := nodename.ValidateHostname(name); err != nil {
 			return "", fmt.Errorf("host %s: %s: %v", h.name, from, err)
 		}
 		return name, nil

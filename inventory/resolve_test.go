@@ -105,6 +105,7 @@ func TestNodeName(t *testing.T) {
 		{"[kube_node]\nnode1 nodefix_hostname=UPPER\n", "node1", "", "upper-case"},
 		{"[kube_node]\nnode1 k8s_nodename='{{ x }}'\n", "node1", "", "Jinja"},
 		{"[kube_node]\nnode1 k8s_nodename=" + strings.Repeat("a", 64) + "\n", "node1", "", "at most 63"},
+		{"[kube_node]\nnode1 k8s_nodename=" + strings.Repeat("a.", 33) + "a\n", "node1", "", "at most 64"},
 	} {
 		inv, _ := loadString(t, "hosts", c.inv)
 		h, _ := inv.Host(c.host)

@@ -29,6 +29,23 @@ const (
 	MaxLabelLength = 63
 )
 
+// MaxHostnameLength is the kernel's limit on a hostname (__NEW_UTS_LEN):
+// a node name nodefix also sets as the OS hostname must fit it.
+const MaxHostnameLength = 64
+
+// ValidateHostname is Validate plus the kernel's 64-byte hostname limit:
+// the check for a node name that becomes the OS hostname, as kubeasz's
+// ENABLE_SETTING_HOSTNAME and nodefix's hostname task make it.
+func ValidateHostname(name string) error {
+	if err := Validate(name); err != nil {
+		return err
+	}
+	if len(name) > MaxHostnameLength {
+		return fmt.Errorf("node name %q is %d characters long; as a hostname the kernel allows at most %d", name, len(name), MaxHostnameLength)
+	}
+	return nil
+}
+
 // Validate checks name as Kubernetes checks a node name (RFC 1123
 // subdomain: lower-case letters, digits, '-' and '.', labels that start and
 // end with a letter or digit, at most 63 characters per label and 253 in

@@ -47,3 +47,19 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateHostname(t *testing.T) {
+	if err := ValidateHostname(strings.Repeat("a", 30) + "." + strings.Repeat("b", 33)); err != nil {
+		t.Errorf("64 characters: %v", err)
+	}
+	long := strings.Repeat("a", 40) + "." + strings.Repeat("b", 40)
+	if err := Validate(long); err != nil {
+		t.Errorf("Validate(81 chars) = %v, a node name may be that long", err)
+	}
+	if err := ValidateHostname(long); err == nil || !strings.Contains(err.Error(), "at most 64") {
+		t.Errorf("ValidateHostname(81 chars) = %v, want the kernel limit", err)
+	}
+	if err := ValidateHostname("Bad"); err == nil {
+		t.Error("ValidateHostname(Bad): want an error")
+	}
+}
