@@ -144,7 +144,7 @@ func (inv *Inventory) GroupNames(h *Host) []string {
 	return names
 }
 
-// GroupHosts are the hosts of a group and its descendants, in Ansible's
+// Hosts are the hosts of the group and its descendants, in Ansible's
 // order (what the pattern NAME selects).
 func (g *Group) Hosts() []*Host { return g.allHosts() }
 

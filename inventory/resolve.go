@@ -174,9 +174,7 @@ func (r *resolver) int(names ...string) (int, string) {
 	}
 	n, err := pyInt(v)
 	if err != nil {
-		if _, isBool := v.(bool); isBool || err != nil {
-			r.fail(name, "must be a whole number, got %s", pycompat.Repr(v))
-		}
+		r.fail(name, "must be a whole number, got %s", pycompat.Repr(v))
 		return 0, ""
 	}
 	return n, name
