@@ -44,7 +44,7 @@ if [ -n "$rpm" ]; then
 	rec backend; val "$backend"
 	if [ -n "$dbpath" ] && [ -d "$dbpath" ]; then
 		rec dbfiles
-		stat -c '%t:%T:%i %s %n' -- "$dbpath"/* "$dbpath"/.[!.]* 2>/dev/null
+		stat -c '%D %i %s %n' -- "$dbpath"/* "$dbpath"/.[!.]* 2>/dev/null
 		printf '\0'
 		for f in "$dbpath"/__db.*; do
 			if [ -e "$f" ]; then
@@ -316,35 +316,42 @@ func parseStat(pid int, body string) (*Process, error) {
 	}, nil
 }
 
-// parseDBFiles reads `stat -c '%t:%T:%i %s %n'` lines.
+// parseDBFiles reads `stat -c '%D %i %s %n'` lines: the device number in
+// hex (st_dev, as the kernel encodes it), the inode, the size, the path.
 func parseDBFiles(block string, snap *rpmSnapshot) {
 	for _, line := range strings.Split(block, "\n") {
-		parts := strings.SplitN(line, " ", 3)
-		if len(parts) != 3 {
+		parts := strings.SplitN(line, " ", 4)
+		if len(parts) != 4 {
 			continue
 		}
-		id, ok := parseFileID(parts[0], 16)
-		if !ok {
+		dev, err1 := strconv.ParseUint(parts[0], 16, 64)
+		inode, err2 := strconv.ParseUint(parts[1], 10, 64)
+		if err1 != nil || err2 != nil {
 			continue
 		}
-		size, _ := strconv.ParseInt(parts[1], 10, 64)
-		name := path.Base(parts[2])
+		id := fileID{Major: devMajor(dev), Minor: devMinor(dev), Inode: inode}
+		size, _ := strconv.ParseInt(parts[2], 10, 64)
+		name := path.Base(parts[3])
 		snap.DBFiles[id] = name
 		snap.DBSizes[name] = size
 	}
 }
 
-// parseFileID reads "MAJOR:MINOR:INODE" with major and minor in hex (as
-// both /proc/locks and stat's %t/%T print them) and the inode in base
-// inodeBase.
-func parseFileID(s string, inodeBase int) (fileID, bool) {
+// devMajor and devMinor split a Linux dev_t (glibc's gnu_dev_major and
+// gnu_dev_minor encoding, which is the kernel's new_encode_dev).
+func devMajor(dev uint64) uint32 { return uint32(((dev >> 8) & 0xfff) | ((dev >> 32) & ^uint64(0xfff))) }
+func devMinor(dev uint64) uint32 { return uint32((dev & 0xff) | ((dev >> 12) & ^uint64(0xff))) }
+
+// parseFileID reads "MAJOR:MINOR:INODE" as /proc/locks prints it: major
+// and minor in hex, the inode in decimal.
+func parseFileID(s string) (fileID, bool) {
 	parts := strings.Split(s, ":")
 	if len(parts) != 3 {
 		return fileID{}, false
 	}
 	major, err1 := strconv.ParseUint(parts[0], 16, 32)
 	minor, err2 := strconv.ParseUint(parts[1], 16, 32)
-	inode, err3 := strconv.ParseUint(parts[2], inodeBase, 64)
+	inode, err3 := strconv.ParseUint(parts[2], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
 		return fileID{}, false
 	}
@@ -377,7 +384,7 @@ func parseLocks(block string) []FileLock {
 		if err != nil {
 			continue
 		}
-		id, ok := parseFileID(f[4], 10)
+		id, ok := parseFileID(f[4])
 		if !ok {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -73,7 +72,7 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 		return t.refuse(out, refusal)
 	}
 
-	health, err := checkHealth(ctx, node, cfg, snap.HaveTimeout)
+	health, err := checkHealth(ctx, node, cfg, snap.HaveTimeout, "")
 	if err != nil {
 		return Failed(NameRPMDB, "checking the rpm database at %s: %v", facts.dbpath, err)
 	}
@@ -240,10 +239,15 @@ func (RPMDB) refuse(out Outcome, holders []dbHolder) Outcome {
 	return out
 }
 
-// checkHealth runs rpm -qa and rpm --verifydb, each bounded.
-func checkHealth(ctx context.Context, node Node, cfg Config, haveTimeout bool) (*rpmdbHealth, error) {
+// checkHealth runs rpm -qa and rpm --verifydb, each bounded, on rpm's
+// own database or, with dbpath, on the database there.
+func checkHealth(ctx context.Context, node Node, cfg Config, haveTimeout bool, dbpath string) (*rpmdbHealth, error) {
 	h := &rpmdbHealth{}
-	res, timedOut, err := runBounded(ctx, node, haveTimeout, cfg.CommandTimeout, "rpm", "-qa", "--qf", qaFormat)
+	rpm := []string{"rpm"}
+	if dbpath != "" {
+		rpm = append(rpm, "--dbpath", dbpath)
+	}
+	res, timedOut, err := runBounded(ctx, node, haveTimeout, cfg.CommandTimeout, append(rpm, "-qa", "--qf", qaFormat)...)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +267,7 @@ func checkHealth(ctx context.Context, node Node, cfg Config, haveTimeout bool) (
 		}
 	}
 
-	res, timedOut, err = runBounded(ctx, node, haveTimeout, cfg.CommandTimeout, "rpm", "--verifydb")
+	res, timedOut, err = runBounded(ctx, node, haveTimeout, cfg.CommandTimeout, append(rpm, "--verifydb")...)
 	if err != nil {
 		return nil, err
 	}
@@ -304,377 +308,4 @@ func unsupportedOption(res Result) bool {
 	}
 	s := strings.ToLower(string(res.Stderr))
 	return strings.Contains(s, "unknown option") || strings.Contains(s, "unrecognized option")
-}
-
-// spaceScript prints the database's size, the free space where the backup
-// and the rebuild go (with their mount points), and rpm's leftover rebuild
-// directories. $1 dbpath, $2 backup dir.
-const spaceScript = `# nodefix: rpmdb space
-LC_ALL=C; export LC_ALL
-db=$1; d=$2
-while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
-du -sk -- "$db" | { read -r k _; echo "db $k"; }
-df -Pk -- "$d" | { read -r _; read -r _ _ _ avail _ mnt; echo "backup $avail $mnt"; }
-df -Pk -- "$(dirname -- "$db")" | { read -r _; read -r _ _ _ avail _ mnt; echo "rebuild $avail $mnt"; }
-for r in "$db"rebuilddb.*; do [ -d "$r" ] && echo "leftover $r"; done
-exit 0
-`
-
-// backupScript archives the database directory to a new timestamped
-// .tar.gz under the backup dir, tests the archive, and prints its path,
-// the SHA-256 of every file (to prove a restore byte for byte) and the
-// archives there now. Written to a .partial name first, so a disk that
-// fills up leaves no half archive behind; a backup dir it created is
-// removed again on failure. $1 dbpath, $2 backup dir.
-const backupScript = `# nodefix: rpmdb backup
-LC_ALL=C; export LC_ALL
-db=$1; dir=$2
-parent=$(dirname -- "$db"); base=$(basename -- "$db")
-created=
-[ -d "$dir" ] || created=1
-fail() { rm -f -- "$tmp"; [ -n "$created" ] && rmdir -- "$dir" 2>/dev/null; exit "$1"; }
-tmp=
-mkdir -p -- "$dir" || fail 10
-chmod 700 -- "$dir" || fail 10
-ts=$(date -u +%Y%m%dT%H%M%SZ)
-archive=$dir/rpmdb-$ts.tar.gz; n=0
-while [ -e "$archive" ]; do n=$((n+1)); archive=$dir/rpmdb-$ts-$n.tar.gz; done
-tmp=$archive.partial
-tar -czf "$tmp" -C "$parent" -- "$base" || fail 11
-gzip -t -- "$tmp" || fail 12
-mv -- "$tmp" "$archive" || fail 13
-echo "archive $archive"
-cd -- "$parent" || exit 14
-find "$base" -type f -exec sha256sum -- {} + | sed 's/^/sum /'
-for a in "$dir"/rpmdb-*.tar.gz; do [ -f "$a" ] && echo "have $a"; done
-exit 0
-`
-
-// envScript removes Berkeley DB environment files when (checked again
-// now) no process maps them. $1 dbpath.
-const envScript = `# nodefix: rpmdb remove environment
-cd /proc || exit 1
-users=$(grep -l -F -e "$1/__db." [0-9]*/maps 2>/dev/null)
-if [ -n "$users" ]; then echo "in use by $users" >&2; exit 20; fi
-for f in "$1"/__db.*; do
-	[ -e "$f" ] || continue
-	rm -f -- "$f" || exit 21
-	echo "removed $f"
-done
-exit 0
-`
-
-// restoreScript puts the backup back: it extracts the archive into a
-// staging directory inside the database directory (same file system, so
-// the final moves are renames that need no space), checks it against the
-// backup's checksums, empties the database directory but for the staging
-// (the directory itself stays: it may be a mount point), moves the files
-// in, and prints the checksums of the result. Rebuild directories rpm left
-// since the backup are removed. $1 dbpath, $2 archive, $3 checksum list
-// (sha256sum -c format, paths relative to the database's parent), then the
-// leftover rebuild directories that were there before and stay.
-const restoreScript = `# nodefix: rpmdb restore
-LC_ALL=C; export LC_ALL
-db=$1; archive=$2; sums=$3; shift 3
-parent=$(dirname -- "$db"); base=$(basename -- "$db")
-stage=$db/.nodefix-restore
-gzip -t -- "$archive" || exit 30
-for r in "$db"rebuilddb.*; do
-	[ -d "$r" ] || continue
-	keep=
-	for k; do [ "$k" = "$r" ] && keep=1; done
-	[ -n "$keep" ] || { rm -rf -- "$r" && echo "removed $r"; }
-done
-rm -rf -- "$stage"
-if mkdir -- "$stage" && tar -xzf "$archive" -C "$stage" && (cd -- "$stage" && printf '%s' "$sums" | sha256sum -c --quiet -); then
-	find "$db" -mindepth 1 -maxdepth 1 ! -name .nodefix-restore -exec rm -rf -- {} + || exit 31
-	for f in "$stage/$base"/* "$stage/$base"/.[!.]* "$stage/$base"/..?*; do
-		[ -e "$f" ] || [ -L "$f" ] || continue
-		mv -- "$f" "$db"/ || exit 32
-	done
-	rm -rf -- "$stage"
-else
-	echo "staging the backup failed; extracting in place" >&2
-	rm -rf -- "$stage"
-	find "$db" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} + || exit 31
-	tar -xzf "$archive" -C "$parent" || exit 33
-fi
-command -v restorecon >/dev/null 2>&1 && restorecon -R -- "$db" >/dev/null 2>&1
-cd -- "$parent" || exit 34
-find "$base" -type f -exec sha256sum -- {} + | sed 's/^/sum /'
-exit 0
-`
-
-// backupInfo is what backupScript reported.
-type backupInfo struct {
-	Archive string
-	// Sums maps each file (relative to the database's parent directory)
-	// to its SHA-256.
-	Sums     map[string]string
-	Archives []string
-}
-
-// repair backs up, rebuilds, verifies, and rolls back if needed.
-func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, before *rpmdbHealth, out Outcome) Outcome {
-	fail := func(format string, args ...any) Outcome {
-		out.Status = StatusFailed
-		out.Msg = fmt.Sprintf(format, args...)
-		return out
-	}
-	problems := strings.Join(before.Problems, "; ")
-
-	// Space: the archive needs at most the database's size (gzip never
-	// grows rpm databases by more than a few bytes per block), the rebuild
-	// writes a second copy next to the database directory.
-	res, err := run(ctx, node, cfg, script(spaceScript, f.dbpath, cfg.RPMBackupDir)...)
-	if err != nil || res.ExitStatus != 0 {
-		if err == nil {
-			err = statusError("space check", res)
-		}
-		return fail("rpm database at %s needs a rebuild (%s) but measuring free space failed: %v; nothing was changed", f.dbpath, problems, err)
-	}
-	space := parseSpace(res.Stdout)
-	needBackup, needRebuild := space.dbKB+1024, space.dbKB+1024
-	if space.backupMount == space.rebuildMount {
-		needBackup += needRebuild
-	}
-	if space.backupKB < needBackup {
-		return fail("rpm database at %s needs a rebuild (%s) but %s has %d KiB free and the backup needs %d KiB; free space there or choose another --rpm-backup-dir; nothing was changed",
-			f.dbpath, problems, cfg.RPMBackupDir, space.backupKB, needBackup)
-	}
-	if space.rebuildKB < needRebuild {
-		return fail("rpm database at %s needs a rebuild (%s) but %s has %d KiB free and the rebuild needs %d KiB; nothing was changed",
-			f.dbpath, problems, path.Dir(f.dbpath), space.rebuildKB, needRebuild)
-	}
-
-	// Backup. A failure here (a full disk) ends the repair with nothing
-	// else done.
-	res, err = run(ctx, node, cfg, script(backupScript, f.dbpath, cfg.RPMBackupDir)...)
-	if err != nil {
-		return fail("backing up the rpm database %s to %s: %v; nothing else was done", f.dbpath, cfg.RPMBackupDir, err)
-	}
-	if res.ExitStatus != 0 {
-		return fail("backing up the rpm database %s to %s failed (%s); nothing else was done", f.dbpath, cfg.RPMBackupDir, firstLines(res.Stderr, 3))
-	}
-	backup := parseBackup(res.Stdout)
-	if backup.Archive == "" || len(backup.Sums) == 0 {
-		return fail("backing up the rpm database %s: the backup script reported no archive or no files; nothing else was done", f.dbpath)
-	}
-	out.Changed = true
-	out.Details["backup"] = backup.Archive
-	countBefore := len(before.Packages)
-	baseline := before.Packages
-
-	// Berkeley DB: remove the environment files. A process that died
-	// holding a lock leaves them wedged (DB_RUNRECOVERY); rpm recreates
-	// them. The records readable without them are the better baseline.
-	if strings.HasPrefix(f.backend, "bdb") && len(f.staleEnv) > 0 {
-		res, err := run(ctx, node, cfg, script(envScript, f.dbpath)...)
-		if err != nil || res.ExitStatus != 0 {
-			if err == nil {
-				err = statusError("removing environment files", res)
-			}
-			return t.rollback(ctx, node, cfg, f, backup, space, countBefore, -1, out,
-				fmt.Sprintf("removing the Berkeley DB environment files: %v", err))
-		}
-		out.Details["removed_env_files"] = f.staleEnv
-		if again, err := checkHealth(ctx, node, cfg, f.snap.HaveTimeout); err == nil && len(again.Packages) > len(baseline) {
-			baseline = again.Packages
-			countBefore = len(baseline)
-		}
-	}
-	out.Details["packages_before"] = countBefore
-
-	// Rebuild, bounded on the node: a hung rebuild is ended there.
-	res, timedOut, err := runBounded(ctx, node, f.snap.HaveTimeout, cfg.CommandTimeout, "rpm", "--rebuilddb")
-	switch {
-	case err != nil:
-		return t.rollback(ctx, node, cfg, f, backup, space, countBefore, -1, out, fmt.Sprintf("rpm --rebuilddb: %v", err))
-	case timedOut:
-		return t.rollback(ctx, node, cfg, f, backup, space, countBefore, -1, out,
-			fmt.Sprintf("rpm --rebuilddb did not finish within %s and was ended", cfg.CommandTimeout))
-	case res.ExitStatus != 0:
-		return t.rollback(ctx, node, cfg, f, backup, space, countBefore, -1, out, statusError("rpm --rebuilddb", res).Error())
-	}
-
-	after, err := checkHealth(ctx, node, cfg, f.snap.HaveTimeout)
-	if err != nil {
-		return t.rollback(ctx, node, cfg, f, backup, space, countBefore, -1, out, fmt.Sprintf("verifying the rebuilt database: %v", err))
-	}
-	countAfter := len(after.Packages)
-	out.Details["packages_after"] = countAfter
-	if !after.healthy() {
-		return t.rollback(ctx, node, cfg, f, backup, space, countBefore, countAfter, out,
-			"the rebuilt database does not verify: "+strings.Join(after.Problems, "; "))
-	}
-	if lost := missingRecords(baseline, after.Packages); len(lost) > 0 {
-		return t.rollback(ctx, node, cfg, f, backup, space, countBefore, countAfter, out,
-			fmt.Sprintf("the rebuild lost %d package %s (%s)", len(lost), plural(len(lost), "record", "records"), strings.Join(clipList(lost, 5), ", ")))
-	}
-	t.prune(ctx, node, cfg, backup, &out)
-	out.Status = StatusChanged
-	out.Msg = fmt.Sprintf("rebuilt the rpm database at %s (%s; was: %s): %d packages before, %d after, verifies clean; backup %s",
-		f.dbpath, f.backend, problems, countBefore, countAfter, backup.Archive)
-	return out
-}
-
-// rollback restores the backup after a failed rebuild and proves the
-// database is byte for byte what it was. countAfter < 0: no count.
-func (t RPMDB) rollback(ctx context.Context, node Node, cfg Config, f *dbFacts, backup *backupInfo, space spaceInfo, countBefore, countAfter int, out Outcome, why string) Outcome {
-	out.Status = StatusFailed
-	after := "no count"
-	if countAfter >= 0 {
-		after = strconv.Itoa(countAfter)
-	}
-	// A transaction that started since the backup would lose its work if
-	// the backup went back over it.
-	if snap, err := takeSnapshot(ctx, node, cfg); err == nil {
-		if holders := transactionHolders(snap); len(holders) > 0 {
-			out.Details["holders"] = holders
-			out.Msg = fmt.Sprintf("%s; NOT restoring the backup %s because pid %d (%s) now holds the database (%s): restore by hand when it has finished (tar -xzf %s -C %s)",
-				why, backup.Archive, holders[0].PID, holders[0].Command, holders[0].Why, backup.Archive, path.Dir(f.dbpath))
-			return out
-		}
-	}
-	var sums strings.Builder
-	names := make([]string, 0, len(backup.Sums))
-	for name := range backup.Sums {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(&sums, "%s  %s\n", backup.Sums[name], name)
-	}
-	args := append([]string{f.dbpath, backup.Archive, sums.String()}, space.leftovers...)
-	res, err := run(ctx, node, cfg, script(restoreScript, args...)...)
-	if err != nil || res.ExitStatus != 0 {
-		if err == nil {
-			err = statusError("restore", res)
-		}
-		out.Msg = fmt.Sprintf("%s; RESTORING THE BACKUP FAILED: %v; the database at %s may be unusable: restore it by hand with tar -xzf %s -C %s",
-			why, err, f.dbpath, backup.Archive, path.Dir(f.dbpath))
-		return out
-	}
-	restored := parseBackup(res.Stdout).Sums
-	if diff := sumsDiffer(backup.Sums, restored); diff != "" {
-		out.Msg = fmt.Sprintf("%s; the restored database differs from the backup (%s): restore it by hand with tar -xzf %s -C %s",
-			why, diff, backup.Archive, path.Dir(f.dbpath))
-		return out
-	}
-	out.Details["restored"] = true
-	t.prune(ctx, node, cfg, backup, &out)
-	out.Msg = fmt.Sprintf("%s; restored the backup %s: the database at %s is byte for byte what it was (packages before: %d, after the rebuild: %s)",
-		why, backup.Archive, f.dbpath, countBefore, after)
-	return out
-}
-
-// prune keeps the newest cfg.RPMBackupKeep archives. A failure to prune
-// is a warning: the repair itself stands.
-func (RPMDB) prune(ctx context.Context, node Node, cfg Config, backup *backupInfo, out *Outcome) {
-	archives := append([]string(nil), backup.Archives...)
-	sort.Strings(archives) // timestamped names sort oldest first
-	if len(archives) <= cfg.RPMBackupKeep {
-		return
-	}
-	old := archives[:len(archives)-cfg.RPMBackupKeep]
-	res, err := run(ctx, node, cfg, append([]string{"rm", "-f", "--"}, old...)...)
-	if err == nil && res.ExitStatus != 0 {
-		err = statusError("rm", res)
-	}
-	if err != nil {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("removing old rpm database backups: %v", err))
-		return
-	}
-	out.Details["removed_backups"] = old
-}
-
-// spaceInfo is what spaceScript measured, in KiB.
-type spaceInfo struct {
-	dbKB, backupKB, rebuildKB int64
-	backupMount, rebuildMount string
-	leftovers                 []string
-}
-
-func parseSpace(stdout []byte) spaceInfo {
-	var s spaceInfo
-	for _, line := range strings.Split(string(stdout), "\n") {
-		f := strings.SplitN(line, " ", 3)
-		switch {
-		case len(f) >= 2 && f[0] == "db":
-			s.dbKB, _ = strconv.ParseInt(f[1], 10, 64)
-		case len(f) == 3 && f[0] == "backup":
-			s.backupKB, _ = strconv.ParseInt(f[1], 10, 64)
-			s.backupMount = f[2]
-		case len(f) == 3 && f[0] == "rebuild":
-			s.rebuildKB, _ = strconv.ParseInt(f[1], 10, 64)
-			s.rebuildMount = f[2]
-		case len(f) >= 2 && f[0] == "leftover":
-			s.leftovers = append(s.leftovers, strings.TrimPrefix(line, "leftover "))
-		}
-	}
-	return s
-}
-
-func parseBackup(stdout []byte) *backupInfo {
-	b := &backupInfo{Sums: map[string]string{}}
-	for _, line := range strings.Split(string(stdout), "\n") {
-		switch {
-		case strings.HasPrefix(line, "archive "):
-			b.Archive = strings.TrimPrefix(line, "archive ")
-		case strings.HasPrefix(line, "have "):
-			b.Archives = append(b.Archives, strings.TrimPrefix(line, "have "))
-		case strings.HasPrefix(line, "sum "):
-			sum, name, ok := strings.Cut(strings.TrimPrefix(line, "sum "), "  ")
-			if ok {
-				b.Sums[name] = sum
-			}
-		}
-	}
-	return b
-}
-
-// sumsDiffer describes how two checksum lists differ, "" when equal.
-func sumsDiffer(want, got map[string]string) string {
-	var diffs []string
-	for name, sum := range want {
-		switch g, ok := got[name]; {
-		case !ok:
-			diffs = append(diffs, name+" missing")
-		case g != sum:
-			diffs = append(diffs, name+" changed")
-		}
-	}
-	for name := range got {
-		if _, ok := want[name]; !ok {
-			diffs = append(diffs, name+" extra")
-		}
-	}
-	sort.Strings(diffs)
-	return strings.Join(diffs, ", ")
-}
-
-// missingRecords returns the records of before that after lacks, counting
-// duplicates (a database may hold the same NEVRA twice).
-func missingRecords(before, after []string) []string {
-	have := map[string]int{}
-	for _, p := range after {
-		have[p]++
-	}
-	var lost []string
-	for _, p := range before {
-		if have[p] > 0 {
-			have[p]--
-			continue
-		}
-		lost = append(lost, p)
-	}
-	sort.Strings(lost)
-	return lost
-}
-
-func clipList(s []string, n int) []string {
-	if len(s) <= n {
-		return s
-	}
-	return append(append([]string(nil), s[:n]...), fmt.Sprintf("and %d more", len(s)-n))
 }

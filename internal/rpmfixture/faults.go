@@ -1,3 +1,10 @@
+// Package rpmfixture makes real rpm faults on a test node, beyond those
+// internal/testfleet seeds itself: many real package records, a database
+// corrupted in an index only (records intact), a rebuild that loses
+// records or hangs (fault injection through an rpm wrapper, labelled as
+// such), a query that ignores SIGTERM, and a backup directory on a full
+// file system. Every helper works through tasks.Node, so it runs on a
+// fleet node (testfleet.Node implements tasks.Node) or any other node.
 package rpmfixture
 
 import (
@@ -111,7 +118,8 @@ func CorruptIndex(ctx context.Context, node tasks.Node, dbpath string) (int, err
 
 // lossyShim is FAULT INJECTION, not a real rpm fault: an rpm wrapper that
 // runs the real rpm for everything, and after a successful --rebuilddb
-// erases the records of the first $DROP packages (rpm -e --justdb: the
+// erases, in the database it rebuilt (rpm's own or --dbpath's), the
+// records of the first $DROP packages (rpm -e --justdb: the
 // database stays valid and verifies, it just holds fewer packages). It
 // stands for a rebuild that silently loses records, which a real rpm does
 // on damaged Berkeley DB pages; rpmdb must notice and roll back.
@@ -122,8 +130,15 @@ drop=%d
 case " $* " in
 *" --rebuilddb "*)
 	"$real" "$@" || exit $?
-	victims=$("$real" -qa --qf '%%{NAME}\n' | sort | head -n "$drop")
-	[ -z "$victims" ] || "$real" -e --justdb --nodeps --noscripts $victims >/dev/null 2>&1
+	db=; prev=
+	for a; do
+		[ "$prev" = --dbpath ] && db=$a
+		prev=$a
+	done
+	set --
+	[ -n "$db" ] && set -- --dbpath "$db"
+	victims=$("$real" "$@" -qa --qf '%{NAME}\n' | sort | head -n "$drop")
+	[ -z "$victims" ] || "$real" "$@" -e --justdb --nodeps --noscripts $victims >/dev/null 2>&1
 	exit 0
 	;;
 esac
@@ -131,145 +146,108 @@ exec "$real" "$@"
 `
 
 // InstallLossyRebuild installs the lossyShim as dir/rpm (dir must come
-// before the real rpm on the node's PATH: /usr/local/sbin in a Sandbox,
-// /usr/sbin on a fleet node) so that `rpm --rebuilddb` drops the first
+// before the real rpm on the node's PATH: /usr/local/sbin on a fleet
+// node, whose /usr is its own overlay) so that `rpm --rebuilddb` drops the first
 // drop package records. It returns the real rpm's path.
 func InstallLossyRebuild(ctx context.Context, node tasks.Node, dir string, drop int) (string, error) {
+	return installShim(ctx, node, dir, strings.ReplaceAll(lossyShim, "%d", strconv.Itoa(drop)))
+}
+
+// installShim writes an rpm wrapper (body with %s for the real rpm's
+// path) to dir/rpm.
+func installShim(ctx context.Context, node tasks.Node, dir, body string) (string, error) {
 	res, err := sh(ctx, node, `command -v rpm`)
 	if err != nil {
 		return "", fmt.Errorf("finding rpm: %w", err)
 	}
 	real := strings.TrimSpace(string(res.Stdout))
 	if strings.HasPrefix(real, dir+"/") {
-		return "", fmt.Errorf("rpm on PATH is already %s", real)
+		return "", fmt.Errorf("rpm on PATH is already the shim %s", real)
 	}
-	body := fmt.Sprintf(lossyShim, real, drop)
-	if _, err := node.Run(ctx, tasks.Command{Argv: []string{"sh", "-c", `cat > "$1/rpm" && chmod 755 "$1/rpm"`, "sh", dir}, Stdin: []byte(body)}); err != nil {
-		return "", fmt.Errorf("installing the lossy rebuild shim: %w", err)
+	body = strings.Replace(body, "%s", real, 1)
+	res, err = node.Run(ctx, tasks.Command{Argv: []string{"sh", "-c", `mkdir -p -- "$1" && cat > "$1/rpm" && chmod 755 "$1/rpm" && command -v rpm`, "sh", dir}, Stdin: []byte(body)})
+	if err == nil && res.ExitStatus != 0 {
+		err = fmt.Errorf("exit status %d: %s", res.ExitStatus, res.Stderr)
+	}
+	if err != nil {
+		return "", fmt.Errorf("installing an rpm shim in %s: %w", dir, err)
+	}
+	if got := strings.TrimSpace(string(res.Stdout)); got != dir+"/rpm" {
+		return "", fmt.Errorf("installed %s/rpm but rpm on PATH is %s: %s must come first", dir, got, dir)
 	}
 	return real, nil
 }
 
-// startScript starts "$@" detached (stdio on /dev/null, its own session)
-// with argv[0] shown as $1 when $1 is not empty, and prints its pid. bash's
-// exec -a sets argv[0]; the pid printed is the program's own, because
-// setsid and bash exec into it.
-const startScript = `name=$1; shift
-if [ -n "$name" ]; then
-	setsid bash -c 'n=$1; shift; exec -a "$n" "$@"' bash "$name" "$@" </dev/null >/dev/null 2>&1 &
-else
-	setsid "$@" </dev/null >/dev/null 2>&1 &
-fi
-echo $!
+// hungShim is FAULT INJECTION: an rpm wrapper whose --rebuilddb never
+// finishes (it sleeps in place of rpm), standing for a rebuild wedged on
+// a lock or a dying disk. Every other rpm command runs the real rpm.
+const hungShim = `#!/bin/sh
+# nodefix test fault injection: rpm --rebuilddb that hangs.
+real=%s
+case " $* " in
+*" --rebuilddb "*) exec sleep 86400 ;;
+esac
+exec "$real" "$@"
 `
 
-// Start starts argv detached on the node, shown in the process table with
-// argv[0] = name when name is not empty (`Start(ctx, n, "dnf", "sleep",
-// "600")` is a process named dnf), and returns its pid.
-func Start(ctx context.Context, node tasks.Node, name string, argv ...string) (int, error) {
-	res, err := sh(ctx, node, startScript, append([]string{name}, argv...)...)
-	if err != nil {
-		return 0, fmt.Errorf("starting %v: %w", argv, err)
-	}
-	return strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
+// InstallHungRebuild installs hungShim as dir/rpm (see
+// InstallLossyRebuild for dir) and returns the real rpm's path.
+func InstallHungRebuild(ctx context.Context, node tasks.Node, dir string) (string, error) {
+	return installShim(ctx, node, dir, hungShim)
 }
 
-// StartIgnoringTERM starts argv with SIGTERM ignored (the disposition
-// survives exec, and rpm -q keeps it): a query that only SIGKILL ends.
-func StartIgnoringTERM(ctx context.Context, node tasks.Node, argv ...string) (int, error) {
-	return Start(ctx, node, "", append([]string{"bash", "-c", `trap '' TERM; exec "$@"`, "bash"}, argv...)...)
-}
-
-// holdScript (python3) takes sqlite's exclusive lock on the rpm database
-// and keeps it: locking_mode=EXCLUSIVE makes sqlite keep the lock on the
-// database file itself after the first read, so even WAL readers get
-// SQLITE_BUSY, and rpm's busy handler makes every rpm that opens the
-// database wait, indefinitely: rpm -q hangs, rpm -i hangs before it can
-// take its transaction lock.
-const holdScript = `
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1] + "/rpmdb.sqlite", isolation_level=None)
-c.execute("PRAGMA locking_mode=EXCLUSIVE")
-c.execute("BEGIN EXCLUSIVE")
-c.execute("SELECT count(*) FROM Packages").fetchall()
-while True:
-    time.sleep(3600)
-`
-
-// waitLockScript waits until pid $1 shows in /proc/locks.
-const waitLockScript = `i=0
-while [ "$i" -lt 100 ]; do
-	grep -q " $1 " /proc/locks && exit 0
-	sleep 0.1; i=$((i+1))
-done
-echo "pid $1 took no lock in 10s" >&2
-exit 1
-`
-
-// HoldDBLock starts a python3 process holding sqlite's exclusive lock on
-// the rpm database at dbpath (see holdScript), waits until the lock shows
-// in /proc/locks, and returns its pid. Every rpm started afterwards hangs.
-func HoldDBLock(ctx context.Context, node tasks.Node, dbpath string) (int, error) {
-	pid, err := Start(ctx, node, "", "python3", "-c", holdScript, dbpath)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := sh(ctx, node, waitLockScript, strconv.Itoa(pid)); err != nil {
-		return 0, fmt.Errorf("holding the rpm database lock: %w", err)
-	}
-	return pid, nil
-}
-
-// slowScript builds a package whose %pre scriptlet sleeps: rpm -i of it is a
-// real transaction that holds rpm's transaction lock (.rpm.lock, a POSIX
-// write lock in /proc/locks) for as long as the scriptlet runs.
-const slowScript = `set -e
-name=$1; secs=$2
-work=$(mktemp -d)
-printf 'Name: %s\nVersion: 1.0\nRelease: 1\nSummary: slow\nLicense: MIT\nBuildArch: noarch\n%%description\nslow\n%%pre\nsleep %s\n%%files\n' "$name" "$secs" > "$work/slow.spec"
-rpmbuild -bb --quiet --define "_topdir $work/top" "$work/slow.spec" >/dev/null
-echo "$work/top/RPMS/noarch/$name-1.0-1.noarch.rpm"
-`
-
-// StartTransaction builds a package named name whose %pre sleeps secs and
-// starts `rpm -i --nodeps` of it detached, returning rpm's pid. If the
-// database is free, the transaction takes .rpm.lock and holds it while
-// the scriptlet sleeps; behind a HoldDBLock it waits to open the database.
-// Use WaitTransactionLock to know it holds the lock.
-func StartTransaction(ctx context.Context, node tasks.Node, name string, secs int) (int, error) {
-	res, err := sh(ctx, node, slowScript, name, strconv.Itoa(secs))
-	if err != nil {
-		return 0, fmt.Errorf("building %s: %w", name, err)
-	}
-	return Start(ctx, node, "", "rpm", "-i", "--nodeps", strings.TrimSpace(string(res.Stdout)))
-}
-
-// WaitTransactionLock waits until pid holds a lock in /proc/locks (for a
-// transaction: .rpm.lock).
-func WaitTransactionLock(ctx context.Context, node tasks.Node, pid int) error {
-	_, err := sh(ctx, node, waitLockScript, strconv.Itoa(pid))
+// RemoveShim removes dir/rpm again.
+func RemoveShim(ctx context.Context, node tasks.Node, dir string) error {
+	_, err := sh(ctx, node, `rm -f -- "$1/rpm"`, dir)
 	return err
 }
 
-// Alive reports which of pids are still running on the node (zombies
-// count as gone).
-func Alive(ctx context.Context, node tasks.Node, pids ...int) (map[int]bool, error) {
-	args := make([]string, len(pids))
-	for i, p := range pids {
-		args[i] = strconv.Itoa(p)
-	}
-	res, err := sh(ctx, node, `for p; do
-	s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-	case "${s##*) }" in Z*|X*) continue;; esac
-	echo "$p"
-done`, args...)
+// IgnoringTERM returns argv wrapped so that it runs with SIGTERM ignored:
+// the disposition survives exec, and rpm -q keeps it (measured with rpm
+// 4.18), so only SIGKILL ends such a query. Start it with the node's own
+// process starter (testfleet's Node.StartProcess).
+func IgnoringTERM(argv ...string) []string {
+	return append([]string{"bash", "-c", `trap '' TERM; exec "$@"`, "bash"}, argv...)
+}
+
+// MountFull mounts a tmpfs at dir inside the node's mount namespace that
+// has room for dir itself and nothing more (nr_inodes=1): df shows free
+// blocks, yet creating any file or directory in it fails with ENOSPC, "No
+// space left on device", exactly as on a disk that filled up.
+func MountFull(ctx context.Context, node tasks.Node, dir string) error {
+	_, err := sh(ctx, node, `mkdir -p -- "$1" && mount -t tmpfs -o size=64m,nr_inodes=1,mode=700 nodefix-full "$1" && ! mkdir -- "$1/probe" 2>/dev/null`, dir)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("mounting a full file system at %s: %w", dir, err)
 	}
-	alive := map[int]bool{}
-	for _, f := range strings.Fields(string(res.Stdout)) {
-		p, _ := strconv.Atoi(f)
-		alive[p] = true
+	return nil
+}
+
+// Sums returns the SHA-256 of every file under dir on the node, keyed by
+// path relative to dir: equal maps mean byte-for-byte equal trees.
+func Sums(ctx context.Context, node tasks.Node, dir string) (map[string]string, error) {
+	res, err := sh(ctx, node, `cd -- "$1" && find . -type f -exec sha256sum -- {} +`, dir)
+	if err != nil {
+		return nil, fmt.Errorf("checksumming %s: %w", dir, err)
 	}
-	return alive, nil
+	sums := map[string]string{}
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		if sum, name, ok := strings.Cut(line, "  "); ok {
+			sums[strings.TrimPrefix(name, "./")] = sum
+		}
+	}
+	return sums, nil
+}
+
+// Files lists the names in dir on the node; exists is false when dir does
+// not exist.
+func Files(ctx context.Context, node tasks.Node, dir string) (names []string, exists bool, err error) {
+	res, err := sh(ctx, node, `[ -d "$1" ] || exit 0; echo dir; ls -A -- "$1"`, dir)
+	if err != nil {
+		return nil, false, err
+	}
+	f := strings.Fields(string(res.Stdout))
+	if len(f) == 0 {
+		return nil, false, nil
+	}
+	return f[1:], true, nil
 }
