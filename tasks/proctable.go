@@ -94,13 +94,18 @@ func (p *Process) Program() string {
 	return p.Comm
 }
 
-// CommandLine is the command line for reports, or [comm] without one.
+// CommandLine is the command line for reports, or [comm] without one,
+// cut to a length a report line can carry.
 func (p *Process) CommandLine() string {
 	if len(p.Argv) == 0 {
 		return "[" + p.Comm + "]"
 	}
-	return argvString(p.Argv)
+	return clip(argvString(p.Argv), maxCommandLine)
 }
+
+// maxCommandLine bounds a command line in reports: enough to tell
+// processes apart, short of the multi-kilobyte scripts some run.
+const maxCommandLine = 200
 
 // fileID names a file the way /proc/locks does.
 type fileID struct {

@@ -420,32 +420,60 @@ func TestFleetRPMDBRefusesWhileTransactionHolds(t *testing.T) {
 }
 
 // A disk that fills up while backing up: failed with the reason, nothing
-// else done, no half archive, the database untouched.
+// else done, no half archive, no backup directory left behind, the
+// database untouched. Three ways: no room for the backup directory, no
+// room for the archive in it, and too little space measured up front.
 func TestFleetRPMDBDiskFullWhileBackingUp(t *testing.T) {
-	_, nodes := fleetNodes(t, 1)
-	n := nodes[0]
+	cases := []struct {
+		name   string
+		mount  string
+		reason string
+	}{
+		{"no room for the backup directory", "inodes=1", "No space left on device"},
+		{"no room for the archive", "inodes=2", "No space left on device"},
+		{"too little space measured", "size=16k", "KiB free and the backup needs"},
+	}
+	_, nodes := fleetNodes(t, len(cases))
 	ctx := testContext(t)
-	seedAndCorrupt(t, ctx, n, func() error { _, err := rpmfixture.CorruptIndex(ctx, n, fleetDBPath); return err })
-	const full = "/mnt/full"
-	if err := rpmfixture.MountFull(ctx, n, full); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := rpmfixture.Sums(ctx, n, fleetDBPath)
-	cfg := tasks.DefaultConfig()
-	cfg.RPMBackupDir = full + "/rpmdb-backups"
-	out := tasks.RPMDB{}.Apply(ctx, n, tasks.Host{Name: n.Name}, cfg)
-	t.Logf("outcome: %s %s", out.Status, out.Msg)
-	if out.Status != tasks.StatusFailed || !strings.Contains(out.Msg, "No space left on device") || !strings.Contains(out.Msg, "nothing else was done") {
-		t.Fatalf("want failed with the disk-full reason, got %+v", out)
-	}
-	if after, _ := rpmfixture.Sums(ctx, n, fleetDBPath); after["rpmdb.sqlite"] != before["rpmdb.sqlite"] {
-		t.Error("the database changed")
-	}
-	if files, _, _ := rpmfixture.Files(ctx, n, full); len(files) != 0 {
-		t.Errorf("the full file system holds %v, want nothing", files)
-	}
-	if res, _ := n.Run(ctx, tasks.Command{Argv: []string{"rpm", "--verifydb"}}); res.ExitStatus == 0 {
-		t.Error("the database verifies: the task rebuilt it without a backup")
+	for i, c := range cases {
+		n := nodes[i]
+		t.Run(c.name, func(t *testing.T) {
+			seedAndCorrupt(t, ctx, n, func() error { _, err := rpmfixture.CorruptIndex(ctx, n, fleetDBPath); return err })
+			const full = "/mnt/full"
+			var err error
+			switch c.mount {
+			case "inodes=1":
+				err = rpmfixture.MountFull(ctx, n, full, 1)
+			case "inodes=2":
+				err = rpmfixture.MountFull(ctx, n, full, 2)
+			default:
+				_, err = n.Sh(ctx, `mkdir -p "$1" && mount -t tmpfs -o size=16k nodefix-small "$1"`, full)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, _ := rpmfixture.Sums(ctx, n, fleetDBPath)
+			cfg := tasks.DefaultConfig()
+			cfg.RPMBackupDir = full + "/rpmdb-backups"
+			out := tasks.RPMDB{}.Apply(ctx, n, tasks.Host{Name: n.Name}, cfg)
+			t.Logf("outcome: %s %s", out.Status, out.Msg)
+			if out.Status != tasks.StatusFailed || out.Changed || !strings.Contains(out.Msg, c.reason) ||
+				!(strings.Contains(out.Msg, "nothing else was done") || strings.Contains(out.Msg, "nothing was changed")) {
+				t.Fatalf("want failed with %q and nothing done, got %+v", c.reason, out)
+			}
+			if after, _ := rpmfixture.Sums(ctx, n, fleetDBPath); after["rpmdb.sqlite"] != before["rpmdb.sqlite"] {
+				t.Error("the database changed")
+			}
+			if files, _, _ := rpmfixture.Files(ctx, n, full); len(files) != 0 {
+				t.Errorf("the full file system holds %v, want nothing", files)
+			}
+			if files, _, _ := rpmfixture.Files(ctx, n, "/var/lib"); strings.Contains(strings.Join(files, " "), ".nodefix-rpmdb") {
+				t.Errorf("a rebuild work directory was left in /var/lib: %v", files)
+			}
+			if res, _ := n.Run(ctx, tasks.Command{Argv: []string{"rpm", "--verifydb"}}); res.ExitStatus == 0 {
+				t.Error("the database verifies: the task rebuilt it without a backup")
+			}
+		})
 	}
 }
 

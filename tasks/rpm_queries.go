@@ -251,20 +251,20 @@ func (t RPMQueries) Apply(ctx context.Context, node Node, _ Host, cfg Config) Ou
 		out.Msg = fmt.Sprintf("would end %d hung rpm %s (%s RSS)", len(plan.Targets), plural(len(plan.Targets), "query", "queries"), humanBytes(rss))
 		return out
 	}
-	return t.end(ctx, node, cfg, plan, out)
+	return t.end(ctx, node, cfg, plan, backendOf(snap), out)
 }
 
 // end signals the plan's targets, then lists the processes again to learn
 // which are really gone.
-func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPlan, out Outcome) Outcome {
+func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPlan, backend string, out Outcome) Outcome {
 	specs := make([]string, 0, len(plan.Targets))
 	for _, tg := range plan.Targets {
 		specs = append(specs, fmt.Sprintf("%d:%d:%s", tg.Proc.PID, tg.Proc.StartTicks, tg.Proc.Comm))
 	}
-	graceSteps := int((cfg.RPMQueryGrace + killPoll - 1) / killPoll)
+	graceSteps := int((max(cfg.RPMQueryGrace, 0) + killPoll - 1) / killPoll)
 	killSteps := int(killWait / killPoll)
 	args := append([]string{strconv.Itoa(graceSteps), strconv.Itoa(killSteps)}, specs...)
-	bound := cfg.RPMQueryGrace + killWait + cfg.CommandTimeout
+	bound := max(cfg.RPMQueryGrace, 0) + killWait + cfg.CommandTimeout
 	res, err := runWithin(ctx, node, bound, Command{Argv: script(endScript, args...)})
 	if err != nil {
 		return Failed(NameRPMQueries, "ending %d hung rpm queries: %v", len(plan.Targets), err)
@@ -333,7 +333,7 @@ func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPla
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d rpm %s in uninterruptible sleep (D) did not end: %s; the SIGKILL is pending and takes effect when the kernel call returns (look for hung storage or NFS)",
 			len(stuck), plural(len(stuck), "query", "queries"), strings.Join(stuck, ", ")))
 	}
-	if killed > 0 {
+	if killed > 0 && strings.HasPrefix(backend, "bdb") {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("%d rpm %s needed SIGKILL; a Berkeley DB rpm database may need recovery (the rpmdb task checks it next)",
 			killed, plural(killed, "query", "queries")))
 	}

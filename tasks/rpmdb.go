@@ -234,7 +234,7 @@ func (RPMDB) refuse(out Outcome, holders []dbHolder) Outcome {
 		parts = append(parts, fmt.Sprintf("pid %d (%s): %s", h.PID, h.Command, h.Why))
 	}
 	out.Status = StatusFailed
-	out.Msg = fmt.Sprintf("refusing to check or repair the rpm database while a transaction holds it: %s; run again when it has finished",
+	out.Msg = fmt.Sprintf("refusing to check or repair the rpm database while another process holds it: %s; run again when it has finished",
 		strings.Join(parts, "; "))
 	return out
 }

@@ -210,12 +210,13 @@ func IgnoringTERM(argv ...string) []string {
 	return append([]string{"bash", "-c", `trap '' TERM; exec "$@"`, "bash"}, argv...)
 }
 
-// MountFull mounts a tmpfs at dir inside the node's mount namespace that
-// has room for dir itself and nothing more (nr_inodes=1): df shows free
-// blocks, yet creating any file or directory in it fails with ENOSPC, "No
-// space left on device", exactly as on a disk that filled up.
-func MountFull(ctx context.Context, node tasks.Node, dir string) error {
-	_, err := sh(ctx, node, `mkdir -p -- "$1" && mount -t tmpfs -o size=64m,nr_inodes=1,mode=700 nodefix-full "$1" && ! mkdir -- "$1/probe" 2>/dev/null`, dir)
+// MountFull mounts a tmpfs at dir inside the node's mount namespace with
+// room for inodes files and directories, dir itself included, and 64 MiB
+// of blocks: df shows plenty free, yet creating one entry more fails with
+// ENOSPC, "No space left on device", as on a file system that filled up.
+// With inodes 1 nothing can be created in dir; with 2, one directory.
+func MountFull(ctx context.Context, node tasks.Node, dir string, inodes int) error {
+	_, err := sh(ctx, node, `mkdir -p -- "$1" && mount -t tmpfs -o "size=64m,nr_inodes=$2,mode=755" nodefix-full "$1"`, dir, strconv.Itoa(inodes))
 	if err != nil {
 		return fmt.Errorf("mounting a full file system at %s: %w", dir, err)
 	}
