@@ -344,7 +344,9 @@ func parseDBFiles(block string, snap *rpmSnapshot) {
 
 // devMajor and devMinor split a Linux dev_t (glibc's gnu_dev_major and
 // gnu_dev_minor encoding, which is the kernel's new_encode_dev).
-func devMajor(dev uint64) uint32 { return uint32(((dev >> 8) & 0xfff) | ((dev >> 32) & ^uint64(0xfff))) }
+func devMajor(dev uint64) uint32 {
+	return uint32(((dev >> 8) & 0xfff) | ((dev >> 32) & ^uint64(0xfff)))
+}
 func devMinor(dev uint64) uint32 { return uint32((dev & 0xff) | ((dev >> 12) & ^uint64(0xff))) }
 
 // parseFileID reads "MAJOR:MINOR:INODE" as /proc/locks prints it: major
