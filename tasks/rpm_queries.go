@@ -152,6 +152,9 @@ func planQueries(snap *rpmSnapshot, maxAge time.Duration) *queryPlan {
 			plan.Left = append(plan.Left, leftHolder{PID: l.PID, Kind: "not visible", File: l.Name})
 		case targeted[p.PID]:
 		case query(p):
+			if p.Age < maxAge {
+				plan.Young--
+			}
 			addTarget(p, "holds a lock on "+l.Name+" that hung queries wait behind")
 		case isTransaction(p) || protected(p):
 			plan.Left = append(plan.Left, leftHolder{Proc: p, PID: p.PID, Kind: "transaction", File: l.Name})
