@@ -246,8 +246,10 @@ func TestRPMQueriesApply(t *testing.T) {
 			status: StatusFailed, msg: "max age must be positive",
 		},
 		{
-			name:   "nothing hung: ok",
-			node:   func(f *fakeNode) { f.on("rpm snapshot", ok(string(sqliteSnap(q(20, 1, 50, "rpm", "-q", "y")).bytes()))) },
+			name: "nothing hung: ok",
+			node: func(f *fakeNode) {
+				f.on("rpm snapshot", ok(string(sqliteSnap(q(20, 1, 50, "rpm", "-q", "y")).bytes())))
+			},
 			status: StatusOK, msg: "no rpm query running longer than 10m0s",
 			details: map[string]any{"hung_queries": 0, "young_queries": 1},
 		},

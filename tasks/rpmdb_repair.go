@@ -201,7 +201,7 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 
 	res, err := run(ctx, node, cfg, script(prepareScript, f.dbpath, bdbOrEmpty(f.backend))...)
 	if err == nil && res.ExitStatus != 0 {
-		err = statusError("copying the database", res)
+		err = statusError("copy script", res)
 	}
 	if err != nil {
 		return r.discard(ctx, fmt.Sprintf("copying the database for the rebuild: %v", err))
@@ -248,7 +248,7 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 	}
 	res, err = run(ctx, node, cfg, script(installScript, f.dbpath, r.work)...)
 	if err == nil && res.ExitStatus != 0 {
-		err = statusError("installing the rebuilt database", res)
+		err = statusError("install script", res)
 	}
 	if err != nil {
 		return r.rollback(ctx, fmt.Sprintf("installing the rebuilt database: %v", err))
