@@ -80,7 +80,6 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 	f, nodes := fleetNodes(t, 1)
 	n := nodes[0]
 	ctx := testContext(t)
-	const maxAge = 5 * time.Second
 
 	holder, err := n.HoldRPMDBLock(ctx)
 	if err != nil {
@@ -95,7 +94,13 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	old = append(old, stubborn)
-	time.Sleep(maxAge + time.Second)
+	// Every old query is older than oldSince; every young one younger
+	// than youngSince. The maximum age falls between, with the gap's
+	// margin (less a second) for the runs below on a busy machine.
+	oldSince := time.Now()
+	const gap = 8 * time.Second
+	time.Sleep(gap)
+	youngSince := time.Now()
 	young, err := n.StartRPMQueries(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +119,8 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 		t.Fatalf("before the run only %d of %d seeded processes run: the queries did not hang", len(up), len(old)+len(keep))
 	}
 
+	maxAge := time.Since(oldSince) - time.Second
+	t.Logf("max age %s; the young queries are %s old", maxAge.Round(time.Millisecond), time.Since(youngSince).Round(time.Millisecond))
 	cfg := tasks.DefaultConfig()
 	cfg.RPMQueryMaxAge = maxAge
 	cfg.RPMQueryGrace = 2 * time.Second
@@ -369,32 +376,45 @@ func TestFleetRPMDBEndsHungRebuild(t *testing.T) {
 func TestFleetRPMDBRefusesWhileTransactionHolds(t *testing.T) {
 	f, nodes := fleetNodes(t, 3)
 	ctx := testContext(t)
+	// The database is corrupted too, so that a task that failed to
+	// refuse would write. rpm -i cannot start on a corrupted index (it
+	// fails to write its record), so it takes the lock first; sqlite's
+	// exclusive lock keeps even the corruption out, so it comes last.
 	holders := []struct {
-		name  string
-		start func(n *testfleet.Node) (int, error)
-		why   string
+		name         string
+		corruptFirst bool
+		start        func(n *testfleet.Node) (int, error)
+		why          string
 	}{
-		{"rpm -i holding .rpm.lock", func(n *testfleet.Node) (int, error) { return n.StartRPMTransaction(ctx, f) },
+		{"rpm -i holding .rpm.lock", false, func(n *testfleet.Node) (int, error) { return n.StartRPMTransaction(ctx, f) },
 			"holds the transaction lock /var/lib/rpm/.rpm.lock"},
-		{"live yum.pid", func(n *testfleet.Node) (int, error) {
+		{"live yum.pid", true, func(n *testfleet.Node) (int, error) {
 			pid, err := n.StartProcess(ctx, "sleep", "600")
 			if err == nil {
 				_, err = n.Sh(ctx, `echo "$1" > /var/run/yum.pid`, fmt.Sprint(pid))
 			}
 			return pid, err
 		}, "named by the live pid file /var/run/yum.pid"},
-		{"unknown process with the database locked", func(n *testfleet.Node) (int, error) { return n.HoldRPMDBLock(ctx) },
+		{"unknown process with the database locked", true, func(n *testfleet.Node) (int, error) { return n.HoldRPMDBLock(ctx) },
 			"holds a write lock on /var/lib/rpm/rpmdb.sqlite"},
 	}
 	for i, h := range holders {
 		n := nodes[i]
 		t.Run(h.name, func(t *testing.T) {
-			if _, err := rpmfixture.CorruptIndex(ctx, n, fleetDBPath); err != nil {
-				t.Fatal(err)
+			corrupt := func() {
+				if _, err := rpmfixture.CorruptIndex(ctx, n, fleetDBPath); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if h.corruptFirst {
+				corrupt()
 			}
 			pid, err := h.start(n)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !h.corruptFirst {
+				corrupt()
 			}
 			before, _ := rpmfixture.Sums(ctx, n, fleetDBPath)
 			cfg := tasks.DefaultConfig()
