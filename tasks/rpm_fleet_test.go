@@ -344,6 +344,46 @@ func TestFleetRPMDBRollsBackLossyRebuild(t *testing.T) {
 	}
 }
 
+// A rebuilt database that fails once installed (fault injection: an rpm
+// wrapper whose --verifydb of the live database fails after a rebuild)
+// is replaced by the backup, byte for byte.
+func TestFleetRPMDBRestoresBackupWhenInstalledRebuildFails(t *testing.T) {
+	_, nodes := fleetNodes(t, 1)
+	n := nodes[0]
+	ctx := testContext(t)
+	want := seedAndCorrupt(t, ctx, n, func() error { _, err := rpmfixture.CorruptIndex(ctx, n, fleetDBPath); return err })
+	original, _ := rpmfixture.Sums(ctx, n, fleetDBPath)
+	if _, err := rpmfixture.InstallFailingLiveVerify(ctx, n, "/usr/local/sbin"); err != nil {
+		t.Fatal(err)
+	}
+	out := tasks.RPMDB{}.Apply(ctx, n, tasks.Host{Name: n.Name}, tasks.DefaultConfig())
+	t.Logf("outcome: %s %s", out.Status, out.Msg)
+	if out.Status != tasks.StatusFailed || out.Details["rolled_back"] != true ||
+		!strings.Contains(out.Msg, "after installing the rebuilt database") || !strings.Contains(out.Msg, "restored the backup") {
+		t.Fatalf("want failed with the backup restored, got %+v", out)
+	}
+	now, _ := rpmfixture.Sums(ctx, n, fleetDBPath)
+	if now["rpmdb.sqlite"] != original["rpmdb.sqlite"] {
+		t.Error("rpmdb.sqlite differs from the original after the restore")
+	}
+	archive := detail(t, out, "backup").(string)
+	if _, err := n.Sh(ctx, `rm -rf /tmp/unpacked && mkdir /tmp/unpacked && tar -xzf "$1" -C /tmp/unpacked`, archive); err != nil {
+		t.Fatal(err)
+	}
+	if inArchive, _ := rpmfixture.Sums(ctx, n, "/tmp/unpacked/rpm"); !reflect.DeepEqual(now, inArchive) {
+		t.Errorf("database after the restore differs from the backup:\n now %v\nbackup %v", now, inArchive)
+	}
+	if files, _, _ := rpmfixture.Files(ctx, n, fleetDBPath); strings.Contains(strings.Join(files, " "), ".nodefix") {
+		t.Errorf("restore left staging files: %v", files)
+	}
+	if err := rpmfixture.RemoveShim(ctx, n, "/usr/local/sbin"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := rpmfixture.Packages(ctx, n); len(got) != len(want) {
+		t.Errorf("after the restore rpm -qa lists %d packages, want %d", len(got), len(want))
+	}
+}
+
 // A rebuild that hangs (fault injection: an rpm wrapper whose --rebuilddb
 // sleeps) is ended within the command timeout and the backup restored.
 func TestFleetRPMDBEndsHungRebuild(t *testing.T) {

@@ -252,3 +252,34 @@ func Files(ctx context.Context, node tasks.Node, dir string) (names []string, ex
 	}
 	return f[1:], true, nil
 }
+
+// failingLiveVerifyShim is FAULT INJECTION: an rpm wrapper under which,
+// once a --rebuilddb has run, `rpm --verifydb` of the node's own database
+// (no --dbpath) fails. It makes a repair whose rebuilt copy verified fail
+// after installing it, so that the real restore of the backup runs.
+const failingLiveVerifyShim = `#!/bin/sh
+# nodefix test fault injection: the live database fails to verify after a rebuild.
+real=%s
+mark=/run/nodefix-fault-rebuilt
+case " $* " in
+*" --rebuilddb "*)
+	"$real" "$@" || exit $?
+	: > "$mark"
+	exit 0
+	;;
+*" --dbpath "*) ;;
+*" --verifydb "*)
+	if [ -e "$mark" ]; then
+		echo "error: verify: injected fault (nodefix test)" >&2
+		exit 1
+	fi
+	;;
+esac
+exec "$real" "$@"
+`
+
+// InstallFailingLiveVerify installs failingLiveVerifyShim as dir/rpm (see
+// InstallLossyRebuild for dir) and returns the real rpm's path.
+func InstallFailingLiveVerify(ctx context.Context, node tasks.Node, dir string) (string, error) {
+	return installShim(ctx, node, dir, failingLiveVerifyShim)
+}
