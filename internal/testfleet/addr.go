@@ -26,12 +26,24 @@ type addrBlock struct {
 
 func (b addrBlock) addr(i int) string { return b.prefix + strconv.Itoa(i) }
 
-func allocateAddrBlock(ownerPID int) (addrBlock, error) {
+// loopbackPrefix draws a /24 of loopback addresses for a fleet's nodes.
+func loopbackPrefix() string {
+	return fmt.Sprintf("127.%d.%d.", 100+rand.IntN(100), rand.IntN(256))
+}
+
+// benchmarkNetPrefix draws a /24 from 198.18.0.0/15, the range RFC 2544
+// reserves for benchmarking networks (never routed anywhere real), for the
+// veth links between namespaces of a jump-host topology.
+func benchmarkNetPrefix() string {
+	return fmt.Sprintf("198.%d.%d.", 18+rand.IntN(2), rand.IntN(256))
+}
+
+func allocateAddrBlock(ownerPID int, draw func() string) (addrBlock, error) {
 	if err := os.MkdirAll(addrLockDir, 0o755); err != nil {
 		return addrBlock{}, fmt.Errorf("creating %s: %w", addrLockDir, err)
 	}
 	for attempt := 0; attempt < 200; attempt++ {
-		prefix := fmt.Sprintf("127.%d.%d.", 100+rand.IntN(100), rand.IntN(256))
+		prefix := draw()
 		lock := filepath.Join(addrLockDir, strings.TrimSuffix(prefix, "."))
 		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if errors.Is(err, os.ErrExist) {
@@ -51,7 +63,7 @@ func allocateAddrBlock(ownerPID int) (addrBlock, error) {
 		}
 		return addrBlock{prefix: prefix, lockFile: lock}, nil
 	}
-	return addrBlock{}, errors.New("no free loopback address block 127.100-199.*.0/24 (see " + addrLockDir + ")")
+	return addrBlock{}, errors.New("no free address block (see " + addrLockDir + ")")
 }
 
 // setOwner records the process that keeps the block alive (for `testfleet

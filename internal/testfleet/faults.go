@@ -107,20 +107,24 @@ func (n *Node) StartRPMTransaction(ctx context.Context, fleet *Fleet) (int, erro
 // waitLock waits until pid holds a POSIX write lock on path (per
 // /proc/locks, whose pids the node sees in its own namespace).
 func (n *Node) waitLock(ctx context.Context, pid int, path string) error {
+	return n.waitLockMode(ctx, pid, path, "WRITE")
+}
+
+func (n *Node) waitLockMode(ctx context.Context, pid int, path, mode string) error {
 	script := `ino=$(stat -c %i "$2") || exit 1
 while read -r _ _ _ mode p dev_ino _; do
-	[ "$mode" = WRITE ] && [ "$p" = "$1" ] && [ "${dev_ino##*:}" = "$ino" ] && exit 0
+	[ "$mode" = "$3" ] && [ "$p" = "$1" ] && [ "${dev_ino##*:}" = "$ino" ] && exit 0
 done </proc/locks
 exit 3`
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := n.Sh(ctx, script, strconv.Itoa(pid), path)
+		_, err := n.Sh(ctx, script, strconv.Itoa(pid), path, mode)
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			alive, _ := n.ProcessAlive(ctx, pid)
-			return fmt.Errorf("on %s: pid %d (alive: %v) holds no lock on %s after 10s", n.Name, pid, alive, path)
+			return fmt.Errorf("on %s: pid %d (alive: %v) holds no %s lock on %s after 10s", n.Name, pid, alive, mode, path)
 		}
 		select {
 		case <-ctx.Done():
@@ -128,6 +132,57 @@ exit 3`
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// Wedge is the process chain of a wedged rpm database (see WedgeRPMDB).
+type Wedge struct {
+	// ReaderPID is the hung rpm query holding the database's shared lock.
+	ReaderPID int
+	// WriterPID is the rpm transaction waiting for the exclusive lock.
+	WriterPID int
+}
+
+// WedgeRPMDB wedges the node's rpm database the way a stuck query does,
+// with rpm processes only:
+//
+//  1. the database is put in sqlite's rollback-journal mode (as a
+//     database last written without WAL is), where readers and writers
+//     exclude each other;
+//  2. a query (`rpm -qa` with a wide --qf) whose output nobody reads
+//     blocks writing to its pipe while it holds the shared lock — the
+//     hung query;
+//  3. a transaction (`rpm -i --justdb` of PendingUpdateRPM) takes the
+//     transaction lock and sqlite's pending lock, and waits for the
+//     reader;
+//  4. from then on every new rpm query waits behind the pending lock:
+//     start them with StartRPMQueries.
+//
+// Ending the hung reader (SIGTERM, or SIGKILL: sqlite survives it) lets
+// the transaction finish and every waiting query answer.
+func (n *Node) WedgeRPMDB(ctx context.Context, fleet *Fleet) (Wedge, error) {
+	if _, err := n.Sh(ctx, `python3 -c 'import sqlite3; db = sqlite3.connect("/var/lib/rpm/rpmdb.sqlite"); db.execute("PRAGMA journal_mode=DELETE").fetchall(); db.close()'`); err != nil {
+		return Wedge{}, err
+	}
+	var w Wedge
+	// The reader's output goes to a consumer that never reads it.
+	out, err := n.Sh(ctx, `mkfifo /run/nodefix-wedge
+sleep 86400 </run/nodefix-wedge >/dev/null 2>&1 &
+rpm -qa --qf '%{NAME}%-70000{VERSION}
+' >/run/nodefix-wedge 2>/dev/null </dev/null &
+echo $!`)
+	if err != nil {
+		return Wedge{}, err
+	}
+	if w.ReaderPID, err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
+		return Wedge{}, fmt.Errorf("on %s: wedge reader pid %q", n.Name, out)
+	}
+	if err := n.waitLockMode(ctx, w.ReaderPID, "/var/lib/rpm/rpmdb.sqlite", "READ"); err != nil {
+		return w, err
+	}
+	if w.WriterPID, err = n.StartProcess(ctx, "rpm", "-i", "--justdb", "--nodeps", fleet.PendingUpdateRPM); err != nil {
+		return w, err
+	}
+	return w, n.waitLock(ctx, w.WriterPID, "/var/lib/rpm/.rpm.lock")
 }
 
 // RPMQueryForms are the ways rpm queries run on a Longhorn node: plain,
@@ -211,7 +266,7 @@ func (n *Node) StopSSHD(ctx context.Context) error {
 	if _, err := n.Sh(ctx, `kill "$(cat "$1")"`, n.path("sshd.pid")); err != nil {
 		return err
 	}
-	for bannerOK(n.SSHAddr()) {
+	for n.answers(ctx) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

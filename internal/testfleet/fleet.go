@@ -40,6 +40,11 @@ type Options struct {
 	// Hostname gives node i its initial OS hostname. Nil means the name
 	// kubeasz would give it (a healthy node).
 	Hostname func(i int) string
+	// BehindJump lists nodes (by index, from 2) reachable only through
+	// node 1, the jump host: node 1 and each of them get their own network
+	// namespace, joined by veth links; only node 1 is linked to this
+	// machine. Their inventory entries carry -o ProxyJump=root@node1.
+	BehindJump []int
 	// Detach lets the fleet outlive this process (cmd/testfleet up).
 	Detach bool
 	// BootTimeout bounds the start of the whole fleet (default 60s).
@@ -64,10 +69,14 @@ type Fleet struct {
 	// SlowInstallRPM is a package whose install hangs in %pre: a real
 	// rpm transaction holding the transaction lock (see StartRPMTransaction).
 	SlowInstallRPM string `json:"slow_install_rpm"`
+	// PendingUpdateRPM is a package no node records; WedgeRPMDB's
+	// waiting transaction installs it.
+	PendingUpdateRPM string `json:"pending_update_rpm"`
 
-	block   addrBlock
-	stopped bool
-	mu      sync.Mutex
+	block    addrBlock
+	netBlock addrBlock // 198.18.0.0/15 links of a jump topology
+	stopped  bool
+	mu       sync.Mutex
 }
 
 // Start boots a fleet. On error nothing is left running.
@@ -113,7 +122,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		SudoUser:       sudoUser,
 		SudoPassword:   "nf-" + randomHex(12),
 	}
-	if f.block, err = allocateAddrBlock(os.Getpid()); err != nil {
+	if f.block, err = allocateAddrBlock(os.Getpid(), loopbackPrefix); err != nil {
 		return nil, fmt.Errorf("testfleet: %w", err)
 	}
 	defer func() {
@@ -131,6 +140,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		return f, fmt.Errorf("testfleet: %w", err)
 	}
 	f.SlowInstallRPM = filepath.Join(rpmDir, slowInstallPackage+"-1.0-1.noarch.rpm")
+	f.PendingUpdateRPM = filepath.Join(rpmDir, pendingUpdatePackage+"-1.0-1.noarch.rpm")
 	base := filepath.Join(dir, "base")
 	client, err := writeKey(f.ClientKeyFile, "ed25519", "nodefix-testfleet-client")
 	if err != nil {
@@ -141,6 +151,10 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	}
 
 	port := choosePort(f.block)
+	topology, err := f.planJumpTopology(opts)
+	if err != nil {
+		return f, err
+	}
 	var knownHosts strings.Builder
 	for i := 1; i <= opts.Nodes; i++ {
 		n := &Node{
@@ -151,6 +165,10 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			K8sNodename: opts.K8sNodename(i),
 			Dir:         filepath.Join(dir, "nodes", fmt.Sprintf("node%02d", i)),
 			fleetDir:    dir,
+		}
+		if link, ok := topology[i]; ok {
+			n.Net = link
+			n.Addr, n.Port = link.Addr, 22
 		}
 		hostname := kubeaszName(n.Name, n.K8sNodename)
 		if opts.Hostname != nil {
@@ -178,11 +196,25 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		go func() {
 			defer wg.Done()
 			hostname, _ := os.ReadFile(n.path("upper/etc/hostname"))
-			err := n.start(bootCtx, base, strings.TrimSpace(string(hostname)), opts.Detach)
-			if err == nil {
-				err = n.waitSSH(bootCtx)
+			if err := n.start(bootCtx, base, strings.TrimSpace(string(hostname)), opts.Detach); err != nil {
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
 			}
-			if err != nil {
+		}()
+	}
+	wg.Wait()
+	if err := errs.ErrorOrNil(); err != nil {
+		return f, fmt.Errorf("testfleet: %w", err)
+	}
+	if err := f.linkJumpTopology(bootCtx); err != nil {
+		return f, fmt.Errorf("testfleet: %w", err)
+	}
+	for _, n := range f.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.waitSSH(bootCtx); err != nil {
 				mu.Lock()
 				errs = multierror.Append(errs, err)
 				mu.Unlock()
@@ -311,6 +343,7 @@ func (f *Fleet) Stop(ctx context.Context) error {
 	}
 	if errs.ErrorOrNil() == nil {
 		f.block.release()
+		f.netBlock.release()
 		f.stopped = true
 		os.Remove(f.statePath())
 	}
@@ -321,12 +354,15 @@ func (f *Fleet) statePath() string { return filepath.Join(f.Dir, "state.json") }
 
 type savedFleet struct {
 	*Fleet
-	AddrLock string `json:"addr_lock"`
-	Prefix   string `json:"addr_prefix"`
+	AddrLock  string `json:"addr_lock"`
+	Prefix    string `json:"addr_prefix"`
+	NetLock   string `json:"net_lock,omitempty"`
+	NetPrefix string `json:"net_prefix,omitempty"`
 }
 
 func (f *Fleet) save() error {
-	data, err := json.MarshalIndent(savedFleet{Fleet: f, AddrLock: f.block.lockFile, Prefix: f.block.prefix}, "", "  ")
+	data, err := json.MarshalIndent(savedFleet{Fleet: f, AddrLock: f.block.lockFile, Prefix: f.block.prefix,
+		NetLock: f.netBlock.lockFile, NetPrefix: f.netBlock.prefix}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -348,6 +384,7 @@ func Load(dir string) (*Fleet, error) {
 	}
 	f := s.Fleet
 	f.block = addrBlock{prefix: s.Prefix, lockFile: s.AddrLock}
+	f.netBlock = addrBlock{prefix: s.NetPrefix, lockFile: s.NetLock}
 	for _, n := range f.Nodes {
 		n.fleetDir = f.Dir
 	}

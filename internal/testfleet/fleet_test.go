@@ -223,9 +223,9 @@ func TestFleetFaultsAndUsers(t *testing.T) {
 }
 
 func TestFleetTeardownLeavesNothing(t *testing.T) {
-	Require(t)
+	Require(t, "ip")
 	ctx := context.Background()
-	f, err := Start(ctx, Options{Nodes: 3, Dir: t.TempDir()})
+	f, err := Start(ctx, Options{Nodes: 3, Dir: t.TempDir(), BehindJump: []int{3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,122 @@ func TestFleetTeardownLeavesNothing(t *testing.T) {
 	if bytes.Contains(mounts, []byte(f.Dir)) || bytes.Contains(mounts, []byte("nodefix-")) {
 		t.Errorf("mounts left behind:\n%s", mounts)
 	}
-	if _, err := os.Stat(f.block.lockFile); err == nil {
-		t.Errorf("address lock %s left behind", f.block.lockFile)
+	for _, lock := range []string{f.block.lockFile, f.netBlock.lockFile} {
+		if _, err := os.Stat(lock); err == nil {
+			t.Errorf("address lock %s left behind", lock)
+		}
+	}
+	links, err := exec.Command("ip", "-o", "link").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range f.Nodes {
+		if n.Net != nil && bytes.Contains(links, []byte(n.Net.Veth)) {
+			t.Errorf("veth %s of %s left behind", n.Net.Veth, n.Name)
+		}
+	}
+}
+
+func TestFleetJumpHost(t *testing.T) {
+	Require(t, "ssh", "ip")
+	f := New(t, Options{Nodes: 3, BehindJump: []int{3}})
+	jump, direct, hidden := f.Nodes[0], f.Nodes[1], f.Nodes[2]
+	if _, err := sshRun(t, f, jump, "root", "", "true"); err != nil {
+		t.Errorf("jump host: %v", err)
+	}
+	if _, err := sshRun(t, f, direct, "root", "", "true"); err != nil {
+		t.Errorf("ordinary node: %v", err)
+	}
+	if _, err := sshRun(t, f, hidden, "root", "", "true"); err == nil {
+		t.Errorf("the node behind the jump host answered directly")
+	}
+	// OpenSSH applies command-line options to the destination only; the
+	// jump host gets its own through ProxyCommand here.
+	proxy := fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o BatchMode=yes -W %%h:%%p root@%s",
+		f.ClientKeyFile, f.KnownHostsFile, jump.Addr)
+	out, err := exec.Command("ssh", "-i", f.ClientKeyFile, "-o", "UserKnownHostsFile="+f.KnownHostsFile,
+		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ProxyCommand="+proxy,
+		"root@"+hidden.Addr, "hostname").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "worker-03" {
+		t.Errorf("through the jump host: %q, %v", out, err)
+	}
+	inv, _ := os.ReadFile(f.InventoryYAML)
+	if !strings.Contains(string(inv), "ProxyJump="+hidden.Net.ProxyJump) {
+		t.Errorf("inventory lacks the ProxyJump for %s:\n%s", hidden.Name, inv)
+	}
+}
+
+func TestFleetWedgedRPMDB(t *testing.T) {
+	f := New(t, Options{Nodes: 1})
+	ctx := context.Background()
+	n := f.Nodes[0]
+	w, err := n.WedgeRPMDB(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries, err := n.StartRPMQueries(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	for _, pid := range append(queries, w.ReaderPID, w.WriterPID) {
+		if alive, err := n.ProcessAlive(ctx, pid); err != nil || !alive {
+			t.Fatalf("pid %d: alive %v, %v; want it hung", pid, alive, err)
+		}
+	}
+	// Ending the hung reader unwedges everything.
+	if _, err := n.Sh(ctx, `kill -TERM "$1"; sleep 2; kill -KILL "$1" 2>/dev/null; true`, strconv.Itoa(w.ReaderPID)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range append(queries, w.WriterPID) {
+		for {
+			alive, err := n.ProcessAlive(ctx, pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !alive {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d still waits after the reader ended", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	out, err := n.Sh(ctx, "rpm --verifydb && rpm -qa | wc -l")
+	if err != nil || strings.TrimSpace(out) != strconv.Itoa(len(RecordedPackages)+1) {
+		t.Errorf("after the wedge: %q, %v; want a healthy database with the pending update installed", out, err)
+	}
+}
+
+func TestSeedIncidents(t *testing.T) {
+	f := New(t, Options{Nodes: 4, Hostname: func(int) string { return "localhost" }})
+	ctx := context.Background()
+	inc, err := f.SeedIncidents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[*Node]State{}
+	for _, n := range f.Nodes {
+		if states[n], err = n.Describe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if states[n].Hostname != "localhost" || states[n].EtcHostname != "localhost" {
+			t.Errorf("%s: hostname %q/%q, want localhost", n.Name, states[n].Hostname, states[n].EtcHostname)
+		}
+	}
+	if s := states[inc.Wedged]; s.RPMQueries < len(inc.HungQueries) || s.RPMDB != "locked" || s.RPMPackages != -1 {
+		t.Errorf("wedged node: %+v", s)
+	}
+	if s := states[inc.Corrupted]; s.RPMDB != "corrupt" || s.RPMPackages != len(RecordedPackages) {
+		t.Errorf("corrupted node: %+v", s)
+	}
+	a, b := states[inc.Clones[0]], states[inc.Clones[1]]
+	if a.MachineID != b.MachineID || a.Initiator != b.Initiator || a.MachineID == states[f.Nodes[0]].MachineID {
+		t.Errorf("clones: %+v and %+v", a, b)
+	}
+	if s := states[f.Nodes[0]]; s.RPMDB != "ok" || s.RPMQueries != 0 || len(s.MissingTools) != 0 {
+		t.Errorf("healthy node: %+v", s)
 	}
 }

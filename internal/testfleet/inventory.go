@@ -22,14 +22,30 @@ func (f *Fleet) writeInventories() error {
 }
 
 func (f *Fleet) connectionVars() [][2]string {
-	vars := [][2]string{
+	return [][2]string{
 		{"ansible_user", "root"},
 		{"ansible_ssh_private_key_file", f.ClientKeyFile},
-		{"ansible_ssh_common_args", "-o UserKnownHostsFile=" + f.KnownHostsFile},
+		{"ansible_ssh_common_args", f.sshCommonArgs(nil)},
 		{"ansible_python_interpreter", "/usr/bin/python3"},
 	}
-	if len(f.Nodes) > 0 && f.Nodes[0].Port != 22 {
-		vars = append(vars, [2]string{"ansible_port", strconv.Itoa(f.Nodes[0].Port)})
+}
+
+func (f *Fleet) sshCommonArgs(n *Node) string {
+	args := "-o UserKnownHostsFile=" + f.KnownHostsFile
+	if n != nil && n.Net != nil && n.Net.ProxyJump != "" {
+		args += " -o ProxyJump=" + n.Net.ProxyJump
+	}
+	return args
+}
+
+// hostVars are a node's own inventory variables beyond ansible_host.
+func (f *Fleet) hostVars(n *Node) [][2]string {
+	vars := [][2]string{{"k8s_nodename", n.K8sNodename}}
+	if n.Port != 22 {
+		vars = append(vars, [2]string{"ansible_port", strconv.Itoa(n.Port)})
+	}
+	if n.Net != nil && n.Net.ProxyJump != "" {
+		vars = append(vars, [2]string{"ansible_ssh_common_args", f.sshCommonArgs(n)})
 	}
 	return vars
 }
@@ -46,8 +62,10 @@ func (f *Fleet) yamlInventory() string {
 	}
 	b.WriteString("    kube_node:\n      hosts:\n")
 	for _, n := range f.Nodes {
-		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n          k8s_nodename: %s\n",
-			n.Name, n.Addr, strconv.Quote(n.K8sNodename))
+		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", n.Name, n.Addr)
+		for _, kv := range f.hostVars(n) {
+			fmt.Fprintf(&b, "          %s: %s\n", kv[0], strconv.Quote(kv[1]))
+		}
 	}
 	return b.String()
 }
@@ -56,7 +74,11 @@ func (f *Fleet) iniInventory() string {
 	var b strings.Builder
 	b.WriteString("# nodefix simulated fleet (internal/testfleet), kubeasz style\n")
 	host := func(n *Node) string {
-		return fmt.Sprintf("%s k8s_nodename='%s'\n", n.Addr, n.K8sNodename)
+		line := n.Addr
+		for _, kv := range f.hostVars(n) {
+			line += fmt.Sprintf(" %s='%s'", kv[0], kv[1])
+		}
+		return line + "\n"
 	}
 	b.WriteString("[etcd]\n")
 	if len(f.Nodes) > 0 {

@@ -40,6 +40,9 @@ type Node struct {
 	UnsharePID int `json:"unshare_pid"`
 	// Dir holds the node's sshd config, keys, logs and overlay layers.
 	Dir string `json:"dir"`
+	// Net is set for nodes of a jump topology (Options.BehindJump): they
+	// live in their own network namespace.
+	Net *NetLink `json:"net,omitempty"`
 
 	fleetDir string
 	unshare  *exec.Cmd
@@ -110,12 +113,21 @@ func (n *Node) start(ctx context.Context, baseDir, hostname string, detach bool)
 	}
 	// PID 1 must reap orphans (processes whose parent died), as init does:
 	// bash does so in its SIGCHLD handler while it waits.
+	// In its own network namespace the node waits for its link (set up by
+	// linkJumpTopology) before sshd binds to its address.
+	if n.Net != nil {
+		mounts.WriteString("ip link set lo up\nuntil ip -o addr show | grep -qF \" $4/\"; do sleep 0.02; done\n")
+	}
 	script := "set -e\n" + mounts.String() +
 		"hostname \"$1\"\n" +
 		"/usr/sbin/sshd -f \"$2\" -E \"$3\"\n" +
 		"set +e\ntrap 'exit 0' TERM\nwhile :; do sleep 3600 & wait $!; done\n"
-	cmd := exec.Command("unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--kill-child",
-		"bash", "-c", script, "nodefix-node-init", hostname, n.path("sshd_config"), n.path("sshd.log"))
+	namespaces := []string{"--uts", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--kill-child"}
+	if n.Net != nil {
+		namespaces = append(namespaces, "--net")
+	}
+	cmd := exec.Command("unshare", append(namespaces,
+		"bash", "-c", script, "nodefix-node-init", hostname, n.path("sshd_config"), n.path("sshd.log"), n.Addr)...)
 	cmd.Env = []string{"PATH=" + nodePath, "HOME=/root", "LANG=C.UTF-8"}
 	cmd.Dir = "/"
 	logFile, err := os.OpenFile(n.path("init.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -170,7 +182,7 @@ func childOf(ctx context.Context, pid int, exited <-chan struct{}) (int, error) 
 // waitSSH waits until the node's sshd answers with its banner.
 func (n *Node) waitSSH(ctx context.Context) error {
 	for {
-		if bannerOK(n.SSHAddr()) {
+		if n.answers(ctx) {
 			return nil
 		}
 		select {
@@ -181,6 +193,19 @@ func (n *Node) waitSSH(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// answers reports whether the node's sshd sends its banner, asked from
+// where clients reach it: this machine, or the jump host for a node
+// behind one.
+func (n *Node) answers(ctx context.Context) bool {
+	if n.Net == nil || n.Net.JumpPID == 0 {
+		return bannerOK(n.SSHAddr())
+	}
+	probe := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(n.Net.JumpPID), "-n", "--",
+		"bash", "-c", `exec 3<>/dev/tcp/"$1"/"$2" && head -c4 <&3`, "probe", n.Addr, strconv.Itoa(n.Port))
+	out, err := probe.Output()
+	return err == nil && string(out) == "SSH-"
 }
 
 func bannerOK(addr string) bool {

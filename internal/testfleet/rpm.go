@@ -16,6 +16,10 @@ var RecordedPackages = []string{
 	"iscsi-initiator-utils", "nfs-utils", "cryptsetup", "device-mapper",
 }
 
+// pendingUpdatePackage is built but not recorded: the transaction that
+// WedgeRPMDB leaves waiting installs it.
+const pendingUpdatePackage = "nodefix-pending-update"
+
 // slowInstallPackage's %pre scriptlet sleeps, so installing it is a real
 // rpm transaction that holds the database's transaction lock for as long
 // as the fault needs.
@@ -27,7 +31,7 @@ func buildPackages(ctx context.Context, dir string) (rpmDir string, err error) {
 	var spec strings.Builder
 	first := RecordedPackages[0]
 	fmt.Fprintf(&spec, "Name: %s\nVersion: 1.0\nRelease: 1\nSummary: nodefix test fleet record\nLicense: MIT\nBuildArch: noarch\n%%description\nrecord only\n%%files\n", first)
-	for _, name := range RecordedPackages[1:] {
+	for _, name := range append(RecordedPackages[1:], pendingUpdatePackage) {
 		fmt.Fprintf(&spec, "%%package -n %s\nSummary: nodefix test fleet record\n%%description -n %s\nrecord only\n%%files -n %s\n", name, name, name)
 	}
 	slow := fmt.Sprintf("Name: %s\nVersion: 1.0\nRelease: 1\nSummary: an install that hangs in %%pre\nLicense: MIT\nBuildArch: noarch\n%%description\nholds the rpm transaction lock\n%%pre\nsleep 86400\n%%files\n", slowInstallPackage)
