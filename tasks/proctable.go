@@ -25,8 +25,7 @@ import (
 // every /proc/PID/cmdline as "PID/cmdline:word", keeping argv's word
 // boundaries, and every stat file whole, in one process each; a pid that
 // exits mid-scan is simply missing (its error goes to /dev/null).
-const snapshotScript = `# nodefix: rpm snapshot
-LC_ALL=C; export LC_ALL
+const snapshotScript = `LC_ALL=C; export LC_ALL
 rec() { printf '=%s\0' "$1"; }
 val() { printf '%s\0' "$1"; }
 cd /proc || exit 97
@@ -158,7 +157,7 @@ type rpmSnapshot struct {
 
 // takeSnapshot lists the node in one round trip.
 func takeSnapshot(ctx context.Context, node Node, cfg Config) (*rpmSnapshot, error) {
-	res, err := runWithin(ctx, node, cfg.CommandTimeout, Command{Argv: script(snapshotScript)})
+	res, err := runScript(ctx, node, cfg.CommandTimeout, "rpm-snapshot", snapshotScript)
 	if err != nil {
 		return nil, fmt.Errorf("listing processes: %w", err)
 	}

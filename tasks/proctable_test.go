@@ -114,7 +114,7 @@ func TestSnapshotScriptReadsRealProcessTable(t *testing.T) {
 	// Give bash the moment it takes to rename itself.
 	time.Sleep(200 * time.Millisecond)
 
-	out, err := exec.Command("sh", "-c", snapshotScript, "sh").Output()
+	out, err := exec.Command(shellScript("rpm-snapshot", snapshotScript).Argv[0], shellScript("rpm-snapshot", snapshotScript).Argv[1:]...).Output()
 	if err != nil {
 		t.Fatalf("snapshot script: %v", err)
 	}
@@ -144,9 +144,9 @@ func TestTakeSnapshotErrors(t *testing.T) {
 		node *fakeNode
 		want string
 	}{
-		{"transport error", newFakeNode(t).onErr("rpm snapshot", context.DeadlineExceeded), "deadline"},
-		{"script failed", newFakeNode(t).on("rpm snapshot", status(97, "cd: /proc: No such file")), "exit status 97"},
-		{"garbage", newFakeNode(t).on("rpm snapshot", ok("hello")), "unexpected listing record"},
+		{"transport error", newFakeNode(t).onErr("rpm-snapshot", context.DeadlineExceeded), "deadline"},
+		{"script failed", newFakeNode(t).on("rpm-snapshot", status(97, "cd: /proc: No such file")), "exit status 97"},
+		{"garbage", newFakeNode(t).on("rpm-snapshot", ok("hello")), "unexpected listing record"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

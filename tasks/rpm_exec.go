@@ -1,13 +1,12 @@
 package tasks
 
-// Helpers the rpm tasks share for running commands on a node. They belong
-// to no single task; when another task needs the same (hostname.go and
-// longhorn_deps.go grow their own twins in parallel), merge them here.
+// What the rpm tasks add to exec.go's way of running commands: a bound
+// enforced on the node itself (timeout(1)), so that a hung rpm is ended
+// there and not merely abandoned by the transport, and short error texts
+// (rpm --verifydb can print a line per damaged b-tree cell).
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -17,50 +16,27 @@ import (
 // between SIGTERM and SIGKILL.
 const killAfter = 10 * time.Second
 
-// boundSlack is what the caller's context waits beyond a node-side bound,
-// so that the node's timeout(1) reports first (exit 124/137) and we learn
-// the command was ended rather than losing the node's answer.
+// boundSlack is what the caller waits beyond a node-side bound, so that
+// the node's timeout(1) reports first (exit 124 or 137) and we learn the
+// command was ended rather than losing the node's answer.
 const boundSlack = killAfter + 5*time.Second
 
-// run runs argv on node with cfg.CommandTimeout as the bound.
-func run(ctx context.Context, node Node, cfg Config, argv ...string) (Result, error) {
-	return runWithin(ctx, node, cfg.CommandTimeout, Command{Argv: argv})
+// runScript runs a tagged script (see shellScript) bounded by d.
+func runScript(ctx context.Context, node Node, d time.Duration, tag, body string, args ...string) (Result, error) {
+	return runCommandTimeout(ctx, node, d, tag, shellScript(tag, body, args...))
 }
 
-// runWithin runs cmd on node, giving up after d (no bound when d <= 0).
-// A command still running then is the transport's to end; use boundedArgv
-// when the node itself must end it (rpm --rebuilddb).
-func runWithin(ctx context.Context, node Node, d time.Duration, cmd Command) (Result, error) {
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	res, err := node.Run(ctx, cmd)
-	if err != nil {
-		return res, fmt.Errorf("running %s: %w", argvString(cmd.Argv), err)
-	}
-	return res, nil
-}
-
-// script builds the only kind of shell command the tasks run: a fixed
-// script with every value passed as a positional parameter ($1, $2 …), so
-// nothing a node or an operator supplies is ever parsed as shell.
-func script(body string, args ...string) []string {
-	return append([]string{"sh", "-c", body, "sh"}, args...)
-}
-
-// runBounded runs argv on the node under timeout(1) when the node has it,
-// so that a hung command is ended on the node itself and not only
-// abandoned by the transport. timedOut reports that the bound ended it.
+// runBounded runs argv on the node under timeout(1) when the node has it.
+// timedOut reports that the bound ended the command.
 func runBounded(ctx context.Context, node Node, haveTimeout bool, d time.Duration, argv ...string) (res Result, timedOut bool, err error) {
+	what := argvString(argv)
 	if !haveTimeout || d <= 0 {
-		res, err = runWithin(ctx, node, d, Command{Argv: argv})
+		res, err = runCommandTimeout(ctx, node, d, what, Command{Argv: argv})
 		return res, false, err
 	}
 	secs := strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 	bounded := append([]string{"timeout", "-k", strconv.Itoa(int(killAfter / time.Second)), secs}, argv...)
-	res, err = runWithin(ctx, node, d+boundSlack, Command{Argv: bounded})
+	res, err = runCommandTimeout(ctx, node, d+boundSlack, what, Command{Argv: bounded})
 	if err != nil {
 		return res, false, err
 	}
@@ -69,17 +45,14 @@ func runBounded(ctx context.Context, node Node, haveTimeout bool, d time.Duratio
 	return res, res.ExitStatus == 124 || res.ExitStatus == 137, nil
 }
 
-// statusError describes a command that ran and failed, with the first
-// lines of what it said on stderr.
+// statusError is a *CommandError for a command that ran and failed, with
+// the first lines of its stderr (or stdout when stderr is empty).
 func statusError(what string, res Result) error {
 	msg := firstLines(res.Stderr, 3)
 	if msg == "" {
 		msg = firstLines(res.Stdout, 3)
 	}
-	if msg == "" {
-		return fmt.Errorf("%s: exit status %d", what, res.ExitStatus)
-	}
-	return fmt.Errorf("%s: exit status %d: %s", what, res.ExitStatus, msg)
+	return &CommandError{What: what, ExitStatus: res.ExitStatus, Stderr: msg}
 }
 
 // firstLines returns up to n non-empty lines of b joined by "; ".
@@ -114,6 +87,3 @@ func argvString(argv []string) string {
 	}
 	return b.String()
 }
-
-// trimOutput returns b without surrounding white space, as a string.
-func trimOutput(b []byte) string { return string(bytes.TrimSpace(b)) }

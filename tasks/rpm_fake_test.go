@@ -1,7 +1,7 @@
 package tasks
 
 // A scripted node for unit tests of the rpm tasks: it answers each command
-// the tasks run (named by the "# nodefix: NAME" first line of a script, or
+// the tasks run (named by the "# nodefix:TAG" first line of a script, or
 // by rpm's mode) from a table, and records what was run.
 
 import (
@@ -13,7 +13,7 @@ import (
 
 // fakeCall is one command a task ran on the fake node.
 type fakeCall struct {
-	// Name: the script's name ("rpm snapshot", "rpmdb backup" …), or
+	// Name: the script's name ("rpm-snapshot", "rpmdb-backup" …), or
 	// "rpm -qa", "rpm --verifydb", "rpm --rebuilddb", "rm".
 	Name string
 	// DBPath is rpm's --dbpath, if given.
@@ -108,7 +108,7 @@ func parseFakeCall(argv []string) fakeCall {
 	c := fakeCall{Args: argv}
 	if len(argv) >= 3 && argv[0] == "sh" && argv[1] == "-c" {
 		first, _, _ := strings.Cut(argv[2], "\n")
-		c.Name = strings.TrimPrefix(first, "# nodefix: ")
+		c.Name = strings.TrimPrefix(first, scriptTagPrefix)
 		if len(argv) > 4 {
 			c.Args = argv[4:]
 		} else {

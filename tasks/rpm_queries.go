@@ -170,8 +170,7 @@ func planQueries(snap *rpmSnapshot, maxAge time.Duration) *queryPlan {
 // time), SIGTERM first, polls until all are gone or the grace is over,
 // then SIGKILLs the survivors and waits for them. It prints "term PID",
 // "kill PID" or "gone PID" (already gone, not signalled).
-const endScript = `# nodefix: end rpm queries
-grace_steps=$1; kill_steps=$2; shift 2
+const endScript = `grace_steps=$1; kill_steps=$2; shift 2
 same() {
 	want=$2; comm=$3; s=
 	read -r s < "/proc/$1/stat" 2>/dev/null || return 1
@@ -268,7 +267,7 @@ func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPla
 	killSteps := int(killWait / killPoll)
 	args := append([]string{strconv.Itoa(graceSteps), strconv.Itoa(killSteps)}, specs...)
 	bound := max(cfg.RPMQueryGrace, 0) + killWait + cfg.CommandTimeout
-	res, err := runWithin(ctx, node, bound, Command{Argv: script(endScript, args...)})
+	res, err := runScript(ctx, node, bound, "rpm-queries-end", endScript, args...)
 	if err != nil {
 		return Failed(NameRPMQueries, "ending %d hung rpm queries: %v", len(plan.Targets), err)
 	}

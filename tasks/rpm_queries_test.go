@@ -231,12 +231,12 @@ func TestRPMQueriesApply(t *testing.T) {
 	}{
 		{
 			name:   "no rpm: skipped",
-			node:   func(f *fakeNode) { f.on("rpm snapshot", ok(string(fakeSnap{procs: hung.procs}.bytes()))) },
+			node:   func(f *fakeNode) { f.on("rpm-snapshot", ok(string(fakeSnap{procs: hung.procs}.bytes()))) },
 			status: StatusSkipped, msg: "rpm is not installed",
 		},
 		{
 			name:   "listing fails: failed",
-			node:   func(f *fakeNode) { f.on("rpm snapshot", status(1, "grep: invalid option -- 'z'")) },
+			node:   func(f *fakeNode) { f.on("rpm-snapshot", status(1, "grep: invalid option -- 'z'")) },
 			status: StatusFailed, msg: "invalid option",
 		},
 		{
@@ -248,7 +248,7 @@ func TestRPMQueriesApply(t *testing.T) {
 		{
 			name: "nothing hung: ok",
 			node: func(f *fakeNode) {
-				f.on("rpm snapshot", ok(string(sqliteSnap(q(20, 1, 50, "rpm", "-q", "y")).bytes())))
+				f.on("rpm-snapshot", ok(string(sqliteSnap(q(20, 1, 50, "rpm", "-q", "y")).bytes())))
 			},
 			status: StatusOK, msg: "no rpm query running longer than 10m0s",
 			details: map[string]any{"hung_queries": 0, "young_queries": 1},
@@ -256,15 +256,15 @@ func TestRPMQueriesApply(t *testing.T) {
 		{
 			name:   "check mode: would end, ends nothing",
 			cfg:    func(c *Config) { c.Check = true },
-			node:   func(f *fakeNode) { f.on("rpm snapshot", ok(string(hung.bytes()))) },
+			node:   func(f *fakeNode) { f.on("rpm-snapshot", ok(string(hung.bytes()))) },
 			status: StatusChanged, changed: true, msg: "would end 4 hung rpm queries (15.6 MiB RSS)",
 			details: map[string]any{"hung_queries": 4, "rss_bytes": int64(4 * 1000 * 4096)},
 		},
 		{
 			name: "ended by SIGTERM and SIGKILL, one in D, one gone before",
 			node: func(f *fakeNode) {
-				f.on("rpm snapshot", ok(string(hung.bytes())), ok(string(after.bytes())))
-				f.on("end rpm queries", ok(ended))
+				f.on("rpm-snapshot", ok(string(hung.bytes())), ok(string(after.bytes())))
+				f.on("rpm-queries-end", ok(ended))
 			},
 			status: StatusChanged, changed: true,
 			msg:     "ended 2 hung rpm queries (1 by SIGTERM, 1 by SIGKILL), 7.8 MiB RSS freed; 1 exited by themselves; 1 left in uninterruptible sleep",
@@ -274,24 +274,24 @@ func TestRPMQueriesApply(t *testing.T) {
 		{
 			name: "a survivor of SIGKILL: failed",
 			node: func(f *fakeNode) {
-				f.on("rpm snapshot", ok(string(hung.bytes())), ok(string(survivor.bytes())))
-				f.on("end rpm queries", ok(ended))
+				f.on("rpm-snapshot", ok(string(hung.bytes())), ok(string(survivor.bytes())))
+				f.on("rpm-queries-end", ok(ended))
 			},
 			status: StatusFailed, changed: true, msg: "1 still running after SIGKILL: 11 (rpm -q nfs-utils)",
 		},
 		{
 			name: "the signal script cannot run: failed",
 			node: func(f *fakeNode) {
-				f.on("rpm snapshot", ok(string(hung.bytes())))
-				f.onErr("end rpm queries", fmt.Errorf("connection lost"))
+				f.on("rpm-snapshot", ok(string(hung.bytes())))
+				f.onErr("rpm-queries-end", fmt.Errorf("connection lost"))
 			},
 			status: StatusFailed, msg: "connection lost",
 		},
 		{
 			name: "the listing after the signals fails: failed",
 			node: func(f *fakeNode) {
-				f.on("rpm snapshot", ok(string(hung.bytes())), status(1, "boom"))
-				f.on("end rpm queries", ok(ended))
+				f.on("rpm-snapshot", ok(string(hung.bytes())), status(1, "boom"))
+				f.on("rpm-queries-end", ok(ended))
 			},
 			status: StatusFailed, msg: "could not list processes again to verify",
 		},
@@ -316,7 +316,7 @@ func TestRPMQueriesApply(t *testing.T) {
 			if c.warn != "" && !strings.Contains(strings.Join(out.Warnings, "\n"), c.warn) {
 				t.Errorf("warnings %q lack %q", out.Warnings, c.warn)
 			}
-			if cfg.Check && node.ran("end rpm queries") > 0 {
+			if cfg.Check && node.ran("rpm-queries-end") > 0 {
 				t.Error("check mode ran the signal script")
 			}
 		})
@@ -325,14 +325,14 @@ func TestRPMQueriesApply(t *testing.T) {
 
 func TestRPMQueriesSignalArguments(t *testing.T) {
 	snap := sqliteSnap(q(10, 1, 700, "rpm", "-q", "x"), fakeProc{pid: 11, ppid: 1, comm: "rpm x:y", argv: []string{"rpm", "-qa"}, ageSec: 800})
-	node := newFakeNode(t).on("rpm snapshot", ok(string(snap.bytes())), ok(string(sqliteSnap().bytes()))).on("end rpm queries", ok("term 10\nterm 11\n"))
+	node := newFakeNode(t).on("rpm-snapshot", ok(string(snap.bytes())), ok(string(sqliteSnap().bytes()))).on("rpm-queries-end", ok("term 10\nterm 11\n"))
 	cfg := queriesConfig()
 	cfg.RPMQueryGrace = 2500 * time.Millisecond
 	out := RPMQueries{}.Apply(context.Background(), node, Host{}, cfg)
 	if out.Status != StatusChanged {
 		t.Fatalf("got %+v", out)
 	}
-	args := node.call("end rpm queries", 0).Args
+	args := node.call("rpm-queries-end", 0).Args
 	start10 := (fakeUptime - 700) * fakeClk
 	start11 := (fakeUptime - 800) * fakeClk
 	want := []string{"13", "25", fmt.Sprintf("10:%d:rpm", start10), fmt.Sprintf("11:%d:rpm x:y", start11)}

@@ -32,8 +32,7 @@ import (
 
 // spaceScript prints the database's size, and the free space and mount
 // point where the backup and the rebuild go. $1 dbpath, $2 backup dir.
-const spaceScript = `# nodefix: rpmdb space
-LC_ALL=C; export LC_ALL
+const spaceScript = `LC_ALL=C; export LC_ALL
 db=$1; d=$2
 while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
 du -sk -- "$db" | { read -r k _; echo "db $k"; }
@@ -48,8 +47,7 @@ exit 0
 // archives there now. It writes to a .partial name first, so a disk that
 // fills up leaves no half archive behind, and removes a backup dir it
 // created when it fails. $1 dbpath, $2 backup dir.
-const backupScript = `# nodefix: rpmdb backup
-LC_ALL=C; export LC_ALL
+const backupScript = `LC_ALL=C; export LC_ALL
 db=$1; dir=$2
 parent=$(dirname -- "$db"); base=$(basename -- "$db")
 created=; tmp=
@@ -75,8 +73,7 @@ exit 0
 // and, for Berkeley DB ($2 = bdb), removes the environment files __db.*
 // from the copy: a process that died holding a lock leaves them wedged
 // (DB_RUNRECOVERY) and rpm recreates them. $1 dbpath.
-const prepareScript = `# nodefix: rpmdb prepare rebuild
-db=$1; parent=$(dirname -- "$db")
+const prepareScript = `db=$1; parent=$(dirname -- "$db")
 work=$(mktemp -d "$parent/.nodefix-rpmdb.XXXXXX") || exit 40
 cp -a -- "$db" "$work/db" || { rm -rf -- "$work"; exit 41; }
 rm -rf -- "$work/db"/.nodefix-*
@@ -91,8 +88,7 @@ echo "work $work"
 // __db.* files) except the transaction lock file, then moves each rebuilt
 // file in (a rename on the same file system, atomic per file). The
 // directory itself stays: it may be a mount point. $1 dbpath, $2 work dir.
-const installScript = `# nodefix: rpmdb install rebuilt
-db=$1; new=$2/db
+const installScript = `db=$1; new=$2/db
 for f in "$db"/* "$db"/.[!.]* "$db"/..?*; do
 	[ -e "$f" ] || [ -L "$f" ] || continue
 	name=${f##*/}
@@ -112,16 +108,14 @@ exit 0
 `
 
 // cleanupScript removes a work directory, and nothing that is not one.
-const cleanupScript = `# nodefix: rpmdb cleanup
-case "$1" in
+const cleanupScript = `case "$1" in
 */.nodefix-rpmdb.??????) rm -rf -- "$1" ;;
 *) echo "not a work directory: $1" >&2; exit 1 ;;
 esac
 `
 
 // sumsScript prints the SHA-256 of every file of the database. $1 dbpath.
-const sumsScript = `# nodefix: rpmdb checksums
-cd -- "$(dirname -- "$1")" || exit 1
+const sumsScript = `cd -- "$(dirname -- "$1")" || exit 1
 base=$(basename -- "$1")
 find "$base" -path "$base/.nodefix-*" -prune -o -type f -exec sha256sum -- {} + | sed 's/^/sum /'
 `
@@ -135,8 +129,7 @@ find "$base" -path "$base/.nodefix-*" -prune -o -type f -exec sha256sum -- {} + 
 // for a second copy) it empties the directory and extracts in place.
 // $1 dbpath, $2 archive, $3 checksum list (sha256sum -c format, paths
 // relative to the database's parent).
-const restoreScript = `# nodefix: rpmdb restore
-LC_ALL=C; export LC_ALL
+const restoreScript = `LC_ALL=C; export LC_ALL
 db=$1; archive=$2; sums=$3
 parent=$(dirname -- "$db"); base=$(basename -- "$db")
 stage=$db/.nodefix-restore
@@ -199,7 +192,7 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 	}
 	defer r.cleanup(ctx)
 
-	res, err := run(ctx, node, cfg, script(prepareScript, f.dbpath, bdbOrEmpty(f.backend))...)
+	res, err := runScript(ctx, node, cfg.CommandTimeout, "rpmdb-prepare", prepareScript, f.dbpath, bdbOrEmpty(f.backend))
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("copy script", res)
 	}
@@ -246,7 +239,7 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 		r.out.Details["holders"] = holders
 		return r.discard(ctx, fmt.Sprintf("pid %d (%s) started using the database during the repair (%s)", holders[0].PID, holders[0].Command, holders[0].Why))
 	}
-	res, err = run(ctx, node, cfg, script(installScript, f.dbpath, r.work)...)
+	res, err = runScript(ctx, node, cfg.CommandTimeout, "rpmdb-install", installScript, f.dbpath, r.work)
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("install script", res)
 	}
@@ -275,7 +268,7 @@ func bdbOrEmpty(backend string) string {
 // (gzip grows incompressible data by a few bytes per block), the rebuild
 // a copy and a rebuilt copy beside the database directory.
 func (r *repairRun) checkSpace(ctx context.Context) (Outcome, bool) {
-	res, err := run(ctx, r.node, r.cfg, script(spaceScript, r.f.dbpath, r.cfg.RPMBackupDir)...)
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-space", spaceScript, r.f.dbpath, r.cfg.RPMBackupDir)
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("space check", res)
 	}
@@ -300,7 +293,7 @@ func (r *repairRun) checkSpace(ctx context.Context) (Outcome, bool) {
 
 // takeBackup archives the database; a failure ends the repair.
 func (r *repairRun) takeBackup(ctx context.Context) (Outcome, bool) {
-	res, err := run(ctx, r.node, r.cfg, script(backupScript, r.f.dbpath, r.cfg.RPMBackupDir)...)
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-backup", backupScript, r.f.dbpath, r.cfg.RPMBackupDir)
 	if err != nil {
 		return r.fail("backing up the rpm database %s to %s: %v; nothing else was done", r.f.dbpath, r.cfg.RPMBackupDir, err), false
 	}
@@ -370,7 +363,7 @@ func (r *repairRun) rollback(ctx context.Context, why string) Outcome {
 	for _, name := range names {
 		fmt.Fprintf(&sums, "%s  %s\n", r.backup.Sums[name], name)
 	}
-	res, err := run(ctx, r.node, r.cfg, script(restoreScript, r.f.dbpath, r.backup.Archive, sums.String())...)
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-restore", restoreScript, r.f.dbpath, r.backup.Archive, sums.String())
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("restore", res)
 	}
@@ -397,7 +390,7 @@ func (r *repairRun) afterText() string {
 }
 
 func (r *repairRun) sums(ctx context.Context) (map[string]string, error) {
-	res, err := run(ctx, r.node, r.cfg, script(sumsScript, r.f.dbpath)...)
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-checksums", sumsScript, r.f.dbpath)
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("checksums", res)
 	}
@@ -415,7 +408,7 @@ func (r *repairRun) cleanup(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	res, err := run(ctx, r.node, r.cfg, script(cleanupScript, r.work)...)
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-cleanup", cleanupScript, r.work)
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("rm", res)
 	}
@@ -439,7 +432,7 @@ func (RPMDB) prune(ctx context.Context, r *repairRun) {
 		return
 	}
 	old := archives[:len(archives)-r.cfg.RPMBackupKeep]
-	res, err := run(ctx, r.node, r.cfg, append([]string{"rm", "-f", "--"}, old...)...)
+	res, err := runCommand(ctx, r.node, r.cfg, "removing old backups", Command{Argv: append([]string{"rm", "-f", "--"}, old...)})
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("rm", res)
 	}

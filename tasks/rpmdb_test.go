@@ -36,19 +36,19 @@ var (
 // database whose rpm -qa reports an unreadable header.
 func repairNode(t *testing.T, snap fakeSnap) *fakeNode {
 	return newFakeNode(t).
-		on("rpm snapshot", ok(string(snap.bytes()))).
+		on("rpm-snapshot", ok(string(snap.bytes()))).
 		on("rpm -qa", corruptQA, healthyQA).
 		on("rpm --verifydb", ok(""), ok("")).
-		on("rpmdb space", spaceOK).
-		on("rpmdb backup", backupOut).
-		on("rpmdb prepare rebuild", ok("work "+workDir+"\n")).
+		on("rpmdb-space", spaceOK).
+		on("rpmdb-backup", backupOut).
+		on("rpmdb-prepare", ok("work "+workDir+"\n")).
 		on("rpm --rebuilddb", ok("")).
 		on("rpm -qa @copy", healthyQA).
 		on("rpm --verifydb @copy", ok("")).
-		on("rpmdb install rebuilt", ok("installed rpmdb.sqlite\n")).
-		on("rpmdb cleanup", ok("")).
-		on("rpmdb checksums", sumsSame).
-		on("rpmdb restore", restoredOut)
+		on("rpmdb-install", ok("installed rpmdb.sqlite\n")).
+		on("rpmdb-cleanup", ok("")).
+		on("rpmdb-checksums", sumsSame).
+		on("rpmdb-restore", restoredOut)
 }
 
 func TestRPMDBApply(t *testing.T) {
@@ -76,7 +76,7 @@ func TestRPMDBApply(t *testing.T) {
 		{
 			name: "no rpm: skipped",
 			node: func(t *testing.T) *fakeNode {
-				return newFakeNode(t).on("rpm snapshot", ok(string(fakeSnap{procs: bdb.procs}.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(fakeSnap{procs: bdb.procs}.bytes())))
 			},
 			status: StatusSkipped, msg: []string{"rpm is not installed"},
 		},
@@ -85,7 +85,7 @@ func TestRPMDBApply(t *testing.T) {
 			node: func(t *testing.T) *fakeNode {
 				s := sqliteSnap()
 				s.noDBDir, s.dpkg = true, true
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
 			},
 			status: StatusSkipped, msg: []string{"dpkg is present"}, ran: map[string]int{"rpm -qa": 0},
 		},
@@ -94,7 +94,7 @@ func TestRPMDBApply(t *testing.T) {
 			node: func(t *testing.T) *fakeNode {
 				s := sqliteSnap()
 				s.dbfiles = map[string]string{".rpm.lock": "fd00 1004 0"}
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
 			},
 			status: StatusFailed, msg: []string{"no rpm database at /var/lib/rpm", backupDir}, ran: map[string]int{"rpm -qa": 0},
 		},
@@ -103,7 +103,7 @@ func TestRPMDBApply(t *testing.T) {
 			node: func(t *testing.T) *fakeNode {
 				s := sqliteSnap()
 				s.dbpath = "%{_dbpath}"
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
 			},
 			status: StatusFailed, msg: []string{"no usable database path"},
 		},
@@ -111,7 +111,7 @@ func TestRPMDBApply(t *testing.T) {
 			name: "transaction lock held: refused, nothing run",
 			node: func(t *testing.T) *fakeNode {
 				s := withLock(sqliteSnap(q(20, 1, 30, "rpm", "-Uvh", "kernel.rpm")), fmt.Sprintf(lockTxWrite, 1, 20))
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
 			},
 			status: StatusFailed, msg: []string{"refusing", "pid 20 (rpm -Uvh kernel.rpm): holds the transaction lock /var/lib/rpm/.rpm.lock"},
 			ran: map[string]int{"rpm -qa": 0, "rpm --verifydb": 0},
@@ -120,14 +120,14 @@ func TestRPMDBApply(t *testing.T) {
 			name: "live yum.pid: refused",
 			node: func(t *testing.T) *fakeNode {
 				s := withPidFile(sqliteSnap(q(30, 1, 30, "/usr/bin/python", "/usr/bin/yum", "update")), "30\n")
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
 			},
 			status: StatusFailed, msg: []string{"pid 30 (/usr/bin/python /usr/bin/yum update): named by the live pid file /var/run/yum.pid"},
 		},
 		{
 			name: "rpm -i waiting to open the database: refused",
 			node: func(t *testing.T) *fakeNode {
-				return newFakeNode(t).on("rpm snapshot", ok(string(sqliteSnap(q(20, 1, 30, "rpm", "-i", "x.rpm")).bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(sqliteSnap(q(20, 1, 30, "rpm", "-i", "x.rpm")).bytes())))
 			},
 			status: StatusFailed, msg: []string{"pid 20 (rpm -i x.rpm): rpm transaction in progress"},
 		},
@@ -135,7 +135,7 @@ func TestRPMDBApply(t *testing.T) {
 			name: "an unknown process with a write lock on the database: refused",
 			node: func(t *testing.T) *fakeNode {
 				s := withLock(sqliteSnap(q(40, 1, 30, "python3", "-c", "hold")), fmt.Sprintf(lockSqliteWrite, 1, 40))
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes())))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
 			},
 			status: StatusFailed, msg: []string{"pid 40 (python3 -c hold): holds a write lock on /var/lib/rpm/rpmdb.sqlite"},
 		},
@@ -143,16 +143,16 @@ func TestRPMDBApply(t *testing.T) {
 			name: "healthy despite a stale yum.pid, a query's lock and an idle packagekitd: ok, only reads",
 			node: func(t *testing.T) *fakeNode {
 				s := withPidFile(withLock(sqliteSnap(q(50, 1, 30, "rpm", "-qa"), q(51, 1, 9000, "/usr/libexec/packagekitd")), fmt.Sprintf(lockSqliteWrite, 1, 50)), "4242")
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes()))).on("rpm -qa", healthyQA).on("rpm --verifydb", ok(""))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes()))).on("rpm -qa", healthyQA).on("rpm --verifydb", ok(""))
 			},
 			status: StatusOK, msg: []string{"rpm database (sqlite at /var/lib/rpm) opens and verifies: 30 packages"},
 			details: map[string]any{"packages": 30, "verifydb_supported": true},
-			ran:     map[string]int{"rpm snapshot": 1, "rpm -qa": 1, "rpm --verifydb": 1, "rpmdb space": 0, "rpmdb backup": 0},
+			ran:     map[string]int{"rpm-snapshot": 1, "rpm -qa": 1, "rpm --verifydb": 1, "rpmdb-space": 0, "rpmdb-backup": 0},
 		},
 		{
 			name: "healthy, rpm without --verifydb: ok",
 			node: func(t *testing.T) *fakeNode {
-				return newFakeNode(t).on("rpm snapshot", ok(string(sqliteSnap().bytes()))).on("rpm -qa", healthyQA).
+				return newFakeNode(t).on("rpm-snapshot", ok(string(sqliteSnap().bytes()))).on("rpm -qa", healthyQA).
 					on("rpm --verifydb", status(1, "rpm: --verifydb: unknown option\n"))
 			},
 			status: StatusOK, details: map[string]any{"verifydb_supported": false},
@@ -160,7 +160,7 @@ func TestRPMDBApply(t *testing.T) {
 		{
 			name: "healthy Berkeley DB with unused environment files: ok with a warning",
 			node: func(t *testing.T) *fakeNode {
-				return newFakeNode(t).on("rpm snapshot", ok(string(bdb.bytes()))).on("rpm -qa", healthyQA).on("rpm --verifydb", ok(""))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(bdb.bytes()))).on("rpm -qa", healthyQA).on("rpm --verifydb", ok(""))
 			},
 			status: StatusOK, msg: []string{"(bdb at /var/lib/rpm)"}, warn: "__db.001, __db.002",
 		},
@@ -168,49 +168,49 @@ func TestRPMDBApply(t *testing.T) {
 			name: "hung rpm -qa counts as unhealthy; check mode: would rebuild, writes nothing",
 			cfg:  func(c *Config) { c.Check = true },
 			node: func(t *testing.T) *fakeNode {
-				return newFakeNode(t).on("rpm snapshot", ok(string(sqliteSnap().bytes()))).on("rpm -qa", status(124, "")).on("rpm --verifydb", verifyFails)
+				return newFakeNode(t).on("rpm-snapshot", ok(string(sqliteSnap().bytes()))).on("rpm -qa", status(124, "")).on("rpm --verifydb", verifyFails)
 			},
 			status: StatusChanged, changed: true, msg: []string{"would back up and rebuild", "rpm -qa did not finish within 2m0s", "Offset 65535"},
-			ran: map[string]int{"rpmdb space": 0, "rpmdb backup": 0},
+			ran: map[string]int{"rpmdb-space": 0, "rpmdb-backup": 0},
 		},
 		{
 			name: "Berkeley DB environment in use: failed before any write",
 			node: func(t *testing.T) *fakeNode {
 				s := bdb
 				s.envUsers = []int{77}
-				return newFakeNode(t).on("rpm snapshot", ok(string(s.bytes()))).on("rpm -qa", status(1, "error: rpmdb: BDB0113 Thread/process 77/0 failed: BDB1507 Thread died in Berkeley DB library\nerror: db5 error(-30973) from dbenv->failchk: BDB0087 DB_RUNRECOVERY: Fatal error, run database recovery\n")).on("rpm --verifydb", ok(""))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes()))).on("rpm -qa", status(1, "error: rpmdb: BDB0113 Thread/process 77/0 failed: BDB1507 Thread died in Berkeley DB library\nerror: db5 error(-30973) from dbenv->failchk: BDB0087 DB_RUNRECOVERY: Fatal error, run database recovery\n")).on("rpm --verifydb", ok(""))
 			},
-			status: StatusFailed, msg: []string{"DB_RUNRECOVERY", "in use by pids [77]"}, ran: map[string]int{"rpmdb backup": 0},
+			status: StatusFailed, msg: []string{"DB_RUNRECOVERY", "in use by pids [77]"}, ran: map[string]int{"rpmdb-backup": 0},
 		},
 		{
 			name: "too little space for the backup: failed, nothing changed",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb space"] = nil
-				return n.on("rpmdb space", ok("db 300\nbackup 500 /\nrebuild 500 /\n"))
+				n.answers["rpmdb-space"] = nil
+				return n.on("rpmdb-space", ok("db 300\nbackup 500 /\nrebuild 500 /\n"))
 			},
 			status: StatusFailed, msg: []string{"has 500 KiB free and the backup needs 2948 KiB", "nothing was changed"},
-			ran: map[string]int{"rpmdb backup": 0},
+			ran: map[string]int{"rpmdb-backup": 0},
 		},
 		{
 			name: "too little space for the rebuild: failed, nothing changed",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb space"] = nil
-				return n.on("rpmdb space", ok("db 300\nbackup 5000 /backup\nrebuild 1000 /\n"))
+				n.answers["rpmdb-space"] = nil
+				return n.on("rpmdb-space", ok("db 300\nbackup 5000 /backup\nrebuild 1000 /\n"))
 			},
 			status: StatusFailed, msg: []string{"/var/lib has 1000 KiB free and the rebuild needs 1624 KiB"},
-			ran: map[string]int{"rpmdb backup": 0},
+			ran: map[string]int{"rpmdb-backup": 0},
 		},
 		{
 			name: "disk full while backing up: failed, nothing else done",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb backup"] = nil
-				return n.on("rpmdb backup", status(11, "tar: /var/lib/nodefix/rpmdb-backups/x.partial: Wrote only 4096 of 10240 bytes\ntar: Error is not recoverable: exiting now\n"))
+				n.answers["rpmdb-backup"] = nil
+				return n.on("rpmdb-backup", status(11, "tar: /var/lib/nodefix/rpmdb-backups/x.partial: Wrote only 4096 of 10240 bytes\ntar: Error is not recoverable: exiting now\n"))
 			},
 			status: StatusFailed, msg: []string{"failed (tar:", "Wrote only 4096", "nothing else was done"},
-			ran: map[string]int{"rpmdb prepare rebuild": 0, "rpm --rebuilddb": 0},
+			ran: map[string]int{"rpmdb-prepare": 0, "rpm --rebuilddb": 0},
 		},
 		{
 			name:   "repaired: backed up, rebuilt a copy, verified, installed",
@@ -218,15 +218,15 @@ func TestRPMDBApply(t *testing.T) {
 			status: StatusChanged, changed: true,
 			msg:     []string{"rebuilt the rpm database at /var/lib/rpm (sqlite; was: rpm -qa: error: rpmdbNextIterator: skipping h#", "30 packages before, 30 after, verifies clean; backup " + archive},
 			details: map[string]any{"packages_before": 30, "packages_after": 30, "backup": archive},
-			ran:     map[string]int{"rpmdb install rebuilt": 1, "rpmdb cleanup": 1, "rpmdb restore": 0, "rm": 0, "rpm snapshot": 2},
+			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-cleanup": 1, "rpmdb-restore": 0, "rm": 0, "rpm-snapshot": 2},
 		},
 		{
 			name: "repaired; old backups beyond the keep count pruned",
 			cfg:  func(c *Config) { c.RPMBackupKeep = 2 },
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb backup"] = nil
-				n.on("rpmdb backup", ok(string(backupOut.Stdout)+"have "+backupDir+"/rpmdb-20240101T000000Z.tar.gz\nhave "+backupDir+"/rpmdb-20230101T000000Z.tar.gz\n"))
+				n.answers["rpmdb-backup"] = nil
+				n.on("rpmdb-backup", ok(string(backupOut.Stdout)+"have "+backupDir+"/rpmdb-20240101T000000Z.tar.gz\nhave "+backupDir+"/rpmdb-20230101T000000Z.tar.gz\n"))
 				return n.on("rm", ok(""))
 			},
 			status: StatusChanged, changed: true,
@@ -242,7 +242,7 @@ func TestRPMDBApply(t *testing.T) {
 			status: StatusFailed, changed: true,
 			msg:     []string{"rpm --rebuilddb did not finish within 2m0s and was ended; rolled back: the database at /var/lib/rpm was not modified: byte for byte as in the backup (packages before: 30, after the rebuild: none readable)"},
 			details: map[string]any{"rolled_back": true},
-			ran:     map[string]int{"rpmdb install rebuilt": 0, "rpmdb cleanup": 1, "rpmdb checksums": 1},
+			ran:     map[string]int{"rpmdb-install": 0, "rpmdb-cleanup": 1, "rpmdb-checksums": 1},
 		},
 		{
 			name: "rebuild lost a record: discarded with both counts",
@@ -253,7 +253,7 @@ func TestRPMDBApply(t *testing.T) {
 			},
 			status: StatusFailed, changed: true,
 			msg: []string{"the rebuild lost 1 package record (pkg30-1.0-1.noarch)", "packages before: 30, after the rebuild: 29"},
-			ran: map[string]int{"rpmdb install rebuilt": 0},
+			ran: map[string]int{"rpmdb-install": 0},
 		},
 		{
 			name: "rebuilt copy does not verify: discarded",
@@ -262,16 +262,16 @@ func TestRPMDBApply(t *testing.T) {
 				n.answers["rpm --verifydb @copy"] = nil
 				return n.on("rpm --verifydb @copy", verifyFails)
 			},
-			status: StatusFailed, changed: true, msg: []string{"the rebuilt database does not verify"}, ran: map[string]int{"rpmdb install rebuilt": 0},
+			status: StatusFailed, changed: true, msg: []string{"the rebuilt database does not verify"}, ran: map[string]int{"rpmdb-install": 0},
 		},
 		{
 			name: "database changed behind the repair's back: said so",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
 				n.answers["rpm --rebuilddb"] = nil
-				n.answers["rpmdb checksums"] = nil
+				n.answers["rpmdb-checksums"] = nil
 				return n.on("rpm --rebuilddb", status(1, "error: cannot open Packages index")).
-					on("rpmdb checksums", ok("sum 9999  rpm/rpmdb.sqlite\nsum cccc  rpm/.rpm.lock\n"))
+					on("rpmdb-checksums", ok("sum 9999  rpm/rpmdb.sqlite\nsum cccc  rpm/.rpm.lock\n"))
 			},
 			status: StatusFailed, changed: true, msg: []string{"cannot open Packages index", "changed since the backup (rpm/rpmdb.sqlite changed)"},
 		},
@@ -279,22 +279,22 @@ func TestRPMDBApply(t *testing.T) {
 			name: "a transaction started during the repair: rebuilt copy not installed",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.on("rpm snapshot", ok(string(withLock(sqliteSnap(q(20, 1, 3, "dnf", "install", "x")), fmt.Sprintf(lockTxWrite, 1, 20)).bytes())))
+				n.on("rpm-snapshot", ok(string(withLock(sqliteSnap(q(20, 1, 3, "dnf", "install", "x")), fmt.Sprintf(lockTxWrite, 1, 20)).bytes())))
 				return n
 			},
 			status: StatusFailed, changed: true, msg: []string{"pid 20 (dnf install x) started using the database during the repair"},
-			ran: map[string]int{"rpmdb install rebuilt": 0},
+			ran: map[string]int{"rpmdb-install": 0},
 		},
 		{
 			name: "installing fails: backup restored byte for byte",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb install rebuilt"] = nil
-				return n.on("rpmdb install rebuilt", status(53, "mv: cannot move: Read-only file system"))
+				n.answers["rpmdb-install"] = nil
+				return n.on("rpmdb-install", status(53, "mv: cannot move: Read-only file system"))
 			},
 			status: StatusFailed, changed: true,
 			msg: []string{"installing the rebuilt database", "Read-only file system", "rolled back: restored the backup " + archive + ", the database at /var/lib/rpm is byte for byte what it was"},
-			ran: map[string]int{"rpmdb restore": 1},
+			ran: map[string]int{"rpmdb-restore": 1},
 		},
 		{
 			name: "live database fails after installing: backup restored",
@@ -304,15 +304,15 @@ func TestRPMDBApply(t *testing.T) {
 				return n.on("rpm --verifydb", ok(""), verifyFails)
 			},
 			status: StatusFailed, changed: true, msg: []string{"after installing the rebuilt database: the rebuilt database does not verify", "restored the backup"},
-			ran: map[string]int{"rpmdb restore": 1},
+			ran: map[string]int{"rpmdb-restore": 1},
 		},
 		{
 			name: "restore fails: says so loudly with the manual command",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb install rebuilt"] = nil
-				n.answers["rpmdb restore"] = nil
-				return n.on("rpmdb install rebuilt", status(53, "mv failed")).on("rpmdb restore", status(33, "tar: short read"))
+				n.answers["rpmdb-install"] = nil
+				n.answers["rpmdb-restore"] = nil
+				return n.on("rpmdb-install", status(53, "mv failed")).on("rpmdb-restore", status(33, "tar: short read"))
 			},
 			status: StatusFailed, changed: true, msg: []string{"RESTORING THE BACKUP FAILED", "tar -xzf " + archive + " -C /var/lib"},
 		},
@@ -320,9 +320,9 @@ func TestRPMDBApply(t *testing.T) {
 			name: "restored files differ from the backup: said so",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
-				n.answers["rpmdb install rebuilt"] = nil
-				n.answers["rpmdb restore"] = nil
-				return n.on("rpmdb install rebuilt", status(53, "mv failed")).on("rpmdb restore", ok("sum aaaa  rpm/rpmdb.sqlite\n"))
+				n.answers["rpmdb-install"] = nil
+				n.answers["rpmdb-restore"] = nil
+				return n.on("rpmdb-install", status(53, "mv failed")).on("rpmdb-restore", ok("sum aaaa  rpm/rpmdb.sqlite\n"))
 			},
 			status: StatusFailed, changed: true, msg: []string{"the restored database differs from the backup (rpm/.rpm.lock missing, rpm/rpmdb.sqlite-shm missing)"},
 		},
@@ -403,16 +403,16 @@ func TestRPMDBRepairArguments(t *testing.T) {
 	if c := node.call("rpm --rebuilddb", 0); c.DBPath != workDir+"/db" {
 		t.Errorf("rebuild --dbpath %q, want %s/db", c.DBPath, workDir)
 	}
-	if c := node.call("rpmdb backup", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", backupDir}) {
+	if c := node.call("rpmdb-backup", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", backupDir}) {
 		t.Errorf("backup args %q", c.Args)
 	}
-	if c := node.call("rpmdb prepare rebuild", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", ""}) {
+	if c := node.call("rpmdb-prepare", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", ""}) {
 		t.Errorf("prepare args %q", c.Args)
 	}
-	if c := node.call("rpmdb install rebuilt", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", workDir}) {
+	if c := node.call("rpmdb-install", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", workDir}) {
 		t.Errorf("install args %q", c.Args)
 	}
-	if c := node.call("rpmdb cleanup", 0); !reflect.DeepEqual(c.Args, []string{workDir}) {
+	if c := node.call("rpmdb-cleanup", 0); !reflect.DeepEqual(c.Args, []string{workDir}) {
 		t.Errorf("cleanup args %q", c.Args)
 	}
 }
