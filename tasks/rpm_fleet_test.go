@@ -94,11 +94,13 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	old = append(old, stubborn)
-	// Every old query is older than oldSince; every young one younger
-	// than youngSince. The maximum age falls between, with the gap's
-	// margin (less a second) for the runs below on a busy machine.
+	// Every old query is older than oldSince, every young one younger
+	// than youngSince. Each run below gets a maximum age just short of
+	// the old queries' age, measured right before it: the young ones
+	// are then gap younger than the limit, however long starting them
+	// took on a busy machine.
 	oldSince := time.Now()
-	const gap = 8 * time.Second
+	const gap = 10 * time.Second
 	time.Sleep(gap)
 	youngSince := time.Now()
 	young, err := n.StartRPMQueries(ctx, 10)
@@ -119,15 +121,16 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 		t.Fatalf("before the run only %d of %d seeded processes run: the queries did not hang", len(up), len(old)+len(keep))
 	}
 
-	maxAge := time.Since(oldSince) - time.Second
-	t.Logf("max age %s; the young queries are %s old", maxAge.Round(time.Millisecond), time.Since(youngSince).Round(time.Millisecond))
-	cfg := tasks.DefaultConfig()
-	cfg.RPMQueryMaxAge = maxAge
-	cfg.RPMQueryGrace = 2 * time.Second
+	config := func(check bool) tasks.Config {
+		cfg := tasks.DefaultConfig()
+		cfg.RPMQueryMaxAge = time.Since(oldSince) - 200*time.Millisecond
+		cfg.RPMQueryGrace = 2 * time.Second
+		cfg.Check = check
+		t.Logf("max age %s; the young queries are at most %s old", cfg.RPMQueryMaxAge.Round(time.Millisecond), time.Since(youngSince).Round(time.Millisecond))
+		return cfg
+	}
 
-	check := cfg
-	check.Check = true
-	out := tasks.RPMQueries{}.Apply(ctx, n, tasks.Host{Name: n.Name}, check)
+	out := tasks.RPMQueries{}.Apply(ctx, n, tasks.Host{Name: n.Name}, config(true))
 	if out.Status != tasks.StatusChanged || !out.Changed || detailInt(t, out, "hung_queries") != len(old) {
 		t.Fatalf("check mode: want changed with %d hung queries, got %+v", len(old), out)
 	}
@@ -135,7 +138,7 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 		t.Fatalf("check mode ended %d queries; it must end none", len(old)-len(up))
 	}
 
-	out = tasks.RPMQueries{}.Apply(ctx, n, tasks.Host{Name: n.Name}, cfg)
+	out = tasks.RPMQueries{}.Apply(ctx, n, tasks.Host{Name: n.Name}, config(false))
 	t.Logf("outcome: %s %s; warnings %q", out.Status, out.Msg, out.Warnings)
 	if out.Status != tasks.StatusChanged || !out.Changed {
 		t.Fatalf("want changed, got %+v", out)
@@ -180,6 +183,64 @@ func TestFleetRPMQueriesEndOnlyHungQueries(t *testing.T) {
 	}
 	if _, down := alive(t, ctx, n, keep); len(down) > 0 {
 		t.Errorf("processes that must be left alone are gone: %v (holder %d, transaction %d, dnf %d, young %v)", down, holder, tx, dnf, young)
+	}
+}
+
+// The incident's wedge (testfleet's WedgeRPMDB): a query stuck holding
+// sqlite's shared lock, a transaction waiting behind it with the pending
+// lock, and a dozen queries piled up behind the transaction. rpm-queries
+// ends every query, the stuck one too, and leaves the transaction, which
+// then completes: the database is usable again without a rebuild.
+func TestFleetRPMQueriesUnwedgeIncident(t *testing.T) {
+	f, nodes := fleetNodes(t, 1)
+	n := nodes[0]
+	ctx := testContext(t)
+	w, err := n.WedgeRPMDB(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	piled, err := n.StartRPMQueries(ctx, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	cfg := tasks.DefaultConfig()
+	cfg.RPMQueryMaxAge = 2 * time.Second
+	cfg.RPMQueryGrace = 2 * time.Second
+	out := tasks.RPMQueries{}.Apply(ctx, n, tasks.Host{Name: n.Name}, cfg)
+	t.Logf("outcome: %s %s; warnings %q", out.Status, out.Msg, out.Warnings)
+	if out.Status != tasks.StatusChanged || detailInt(t, out, "hung_queries") != 13 || detailInt(t, out, "ended_sigterm") != 13 {
+		t.Fatalf("want 13 queries (12 piled up and the stuck one) ended by SIGTERM, got %+v", out)
+	}
+	holders := detail(t, out, "left_lock_holders").([]map[string]any)
+	if len(holders) != 1 || holders[0]["pid"] != w.WriterPID || holders[0]["kind"] != "transaction" {
+		t.Errorf("left_lock_holders = %v, want the transaction %d", holders, w.WriterPID)
+	}
+	if up, _ := alive(t, ctx, n, append([]int{w.ReaderPID}, piled...)); len(up) > 0 {
+		t.Errorf("queries still running: %v", up)
+	}
+	// The transaction was never signalled: it finishes on its own now.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		up, err := n.ProcessAlive(ctx, w.WriterPID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !up {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction did not finish after the queries were ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	pending := strings.TrimSuffix(path.Base(f.PendingUpdateRPM), "-1.0-1.noarch.rpm")
+	if res, err := n.Run(ctx, tasks.Command{Argv: []string{"rpm", "-q", pending}}); err != nil || res.ExitStatus != 0 {
+		t.Errorf("the transaction's package %s is not recorded: %v %s%s", pending, err, res.Stdout, res.Stderr)
+	}
+	again := tasks.RPMQueries{}.Apply(ctx, n, tasks.Host{Name: n.Name}, cfg)
+	if again.Status != tasks.StatusOK {
+		t.Errorf("second run: want ok, got %+v", again)
 	}
 }
 

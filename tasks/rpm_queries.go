@@ -131,18 +131,42 @@ func planQueries(snap *rpmSnapshot, maxAge time.Duration) *queryPlan {
 		return plan
 	}
 
-	// Hung queries may be waiting behind whoever holds a write lock on a
-	// database file (or a lock someone waits for). A holder that is a
-	// query is ended too whatever its age; anything else is named and left.
+	// Hung queries may be waiting behind whoever holds a lock others
+	// cannot get past: a write lock on a database file; a lock someone
+	// waits for in fcntl (shown with "->"); or a read lock on a file
+	// another process holds a write lock on (sqlite's polling writers
+	// never show as waiting: a reader keeping a writer from committing,
+	// while the writer's pending lock keeps every new reader out, is how
+	// a single stuck query wedges a rollback-journal database). A holder
+	// that is a query is ended too whatever its age; anything else is
+	// named and left.
 	waitedFor := map[fileID]bool{}
+	writers := map[fileID]map[int]bool{}
 	for _, l := range snap.dbLocks() {
-		if l.Waiting {
+		switch {
+		case l.Waiting:
 			waitedFor[l.File] = true
+		case l.Write:
+			if writers[l.File] == nil {
+				writers[l.File] = map[int]bool{}
+			}
+			writers[l.File][l.PID] = true
 		}
+	}
+	blocks := func(l heldLock) bool {
+		if l.Write || waitedFor[l.File] {
+			return true
+		}
+		for pid := range writers[l.File] {
+			if pid != l.PID {
+				return true
+			}
+		}
+		return false
 	}
 	seen := map[int]bool{}
 	for _, l := range snap.dbLocks() {
-		if l.Waiting || l.PID <= 0 || !(l.Write || waitedFor[l.File]) || seen[l.PID] {
+		if l.Waiting || l.PID <= 0 || !blocks(l) || seen[l.PID] {
 			continue
 		}
 		seen[l.PID] = true

@@ -107,6 +107,14 @@ func TestPlanQueries(t *testing.T) {
 			want:  want{targets: []int{10, 60}, reasons: map[int]string{60: "holds a lock on .rpm.lock"}, protected: []int{70}},
 		},
 		{
+			name: "a young query whose read lock keeps a writer from committing is ended too; the writer is left",
+			procs: []fakeProc{q(10, 1, old, "rpm", "-q", "a"), q(60, 1, young, "rpm", "-qa", "--qf", "%{NAME}%-70000{VERSION}"),
+				q(70, 1, young, "rpm", "-i", "--justdb", "x.rpm")},
+			locks: locks(fmt.Sprintf(lockSqliteRead, 1, 60), fmt.Sprintf(lockSqliteWrite, 2, 70), fmt.Sprintf(lockTxWrite, 3, 70)),
+			want: want{targets: []int{10, 60}, reasons: map[int]string{60: "holds a lock on rpmdb.sqlite"},
+				left: map[int]string{70: "transaction"}, protected: []int{70}},
+		},
+		{
 			name:  "a read lock nobody waits for blocks no one",
 			procs: []fakeProc{q(10, 1, old, "rpm", "-q", "a"), q(60, 1, young, "rpm", "-qa")},
 			locks: locks(fmt.Sprintf(lockSqliteRead, 1, 60)),
