@@ -13,24 +13,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nodefix/nodefix/internal/nodename"
 	"github.com/nodefix/nodefix/internal/testfleet"
 	"github.com/nodefix/nodefix/tasks"
 )
 
-// kubeaszName is kubeasz's K8S_NODENAME rule, for building the plan the
-// planner would build. TODO: use internal/nodename.Derive once it is on
-// main.
-func kubeaszName(inventoryHostname, k8sNodename string) string {
-	if k8sNodename != "" {
-		return strings.ToLower(strings.ReplaceAll(k8sNodename, "_", "-"))
-	}
-	return "k8s-" + strings.ReplaceAll(inventoryHostname, ".", "-")
-}
-
 func fleetHosts(f *testfleet.Fleet) []tasks.Host {
 	var hosts []tasks.Host
 	for _, n := range f.Nodes {
-		hosts = append(hosts, tasks.Host{Name: n.Name, TargetHostname: kubeaszName(n.Name, n.K8sNodename)})
+		hosts = append(hosts, tasks.Host{Name: n.Name, TargetHostname: nodename.Derive(n.Name, n.K8sNodename)})
 	}
 	return hosts
 }

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"github.com/nodefix/nodefix/internal/nodename"
 	"strings"
 )
 
@@ -106,7 +107,7 @@ func (p hostnamePlan) describe(st hostState, would bool) []string {
 func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Outcome {
 	target := host.TargetHostname
 	if !cfg.KeepHostname || cfg.SetNFSUniqueID {
-		if err := validateNodeName(target); err != nil {
+		if err := nodename.ValidateHostname(target); err != nil {
 			return Failed(NameHostname, "host %s: target hostname: %v (fix k8s_nodename in the inventory)", host.Name, err)
 		}
 	}

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"fmt"
+	"github.com/nodefix/nodefix/internal/nodename"
 	"sort"
 	"strings"
 )
@@ -53,7 +54,7 @@ func CheckFleetHostnames(hosts []Host) error {
 	var ferr FleetHostnameError
 	byName := map[string][]string{}
 	for _, h := range hosts {
-		if err := validateNodeName(h.TargetHostname); err != nil {
+		if err := nodename.ValidateHostname(h.TargetHostname); err != nil {
 			ferr.Invalid = append(ferr.Invalid, InvalidHostname{Host: h.Name, Name: h.TargetHostname, Err: err.Error()})
 			continue
 		}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+
+	"github.com/nodefix/nodefix/internal/nodename"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -173,7 +175,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			n.Net = link
 			n.Addr, n.Port = link.Addr, 22
 		}
-		hostname := kubeaszName(n.Name, n.K8sNodename)
+		hostname := nodename.Derive(n.Name, n.K8sNodename)
 		if opts.Hostname != nil {
 			hostname = opts.Hostname(i)
 		}
@@ -307,17 +309,6 @@ func debianHosts(hostname string) string {
 	return "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n\n" +
 		"# The following lines are desirable for IPv6 capable hosts\n" +
 		"::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n"
-}
-
-// kubeaszName is the name kubeasz gives a node (example/config.yml):
-// k8s_nodename with '_' → '-', lower-cased; else "k8s-" + inventory
-// hostname with '.' → '-'. The fleet only needs it for a healthy node's
-// initial hostname; nodefix's own rule lives in internal/nodename.
-func kubeaszName(inventoryHostname, k8sNodename string) string {
-	if k8sNodename != "" {
-		return strings.ToLower(strings.ReplaceAll(k8sNodename, "_", "-"))
-	}
-	return "k8s-" + strings.ReplaceAll(inventoryHostname, ".", "-")
 }
 
 func checkDirOutsideOverlays(dir string) error {
