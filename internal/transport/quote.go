@@ -10,7 +10,8 @@ import (
 // shell reads back exactly s as one word. Words made only of characters no
 // shell treats specially are left bare, so command lines stay readable in
 // process listings; everything else goes in single quotes, inside which
-// only the single quote itself needs care ('\” closes, escapes, reopens).
+// only the single quote itself needs care: it becomes quote, backslash,
+// quote, quote (close, escaped quote, reopen).
 func ShellQuote(s string) string {
 	if s == "" {
 		return "''"
