@@ -267,7 +267,9 @@ func (p *process) signal(name string, sig ssh.Signal) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	defer cancel()
-	_, _ = transport.Run(ctx, p.c, p.c.become, tasks.Command{Argv: []string{"kill", "-s", name, "--", "-" + strconv.Itoa(pgid)}})
+	// The shell's kill: procps' kill(1) reads "-- -8" as signal 8.
+	_, _ = transport.Run(ctx, p.c, p.c.become, tasks.Command{Argv: []string{
+		"/bin/sh", "-c", `kill -s "$1" -- "-$2"`, "nodefix-kill", name, strconv.Itoa(pgid)}})
 }
 
 func (p *process) status(err error) (int, error) {
