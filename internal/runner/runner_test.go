@@ -55,7 +55,7 @@ type recorder struct {
 	events []string
 }
 
-func (r *recorder) add(s string) { r.mu.Lock(); r.events = append(r.events, s); r.mu.Unlock() }
+func (r *recorder) add(s string)         { r.mu.Lock(); r.events = append(r.events, s); r.mu.Unlock() }
 func (r *recorder) HostStarted(h string) { r.add("start " + h) }
 func (r *recorder) TaskDone(h string, o tasks.Outcome) {
 	r.add(fmt.Sprintf("task %s %s %s", h, o.Task, o.Status))
