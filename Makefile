@@ -29,3 +29,18 @@ deps:
 
 clean:
 	rm -rf $(BIN) dist bench-results
+
+# A simulated fleet of 6 real sshd nodes broken as in the incidents:
+# checked, fixed, fixed again with nothing changed; torn down at the end.
+demo: deps build
+	$(BIN)/testfleet demo --nodes 6 --nodefix $(BIN)/nodefix
+
+# Static binaries for the nodes (Ansible copies the right one), with checksums.
+DIST_PLATFORMS := linux/amd64 linux/arm64
+dist:
+	rm -rf dist && mkdir -p dist
+	for p in $(DIST_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/nodefix-$$os-$$arch ./cmd/nodefix || exit 1; \
+	done
+	cd dist && sha256sum nodefix-* > SHA256SUMS

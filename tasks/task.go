@@ -114,6 +114,10 @@ type Config struct {
 	// SetNFSUniqueID: set a unique nfs4_unique_id for clusters that cannot
 	// rename hosts (opt-in).
 	SetNFSUniqueID bool
+	// KeepHostname: the hostname task renames nothing; it still gathers
+	// the identity facts and, with SetNFSUniqueID, sets the NFS
+	// uniquifier (for clusters that cannot rename hosts).
+	KeepHostname bool
 }
 
 // Task is one remediation.

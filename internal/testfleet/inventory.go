@@ -1,0 +1,100 @@
+package testfleet
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// writeInventories writes the fleet as a YAML inventory (hosts node01…)
+// and as a kubeasz-style INI `hosts` file (hosts named by address, as
+// kubeasz's example/hosts.multi-node does). Node 1 is the master, every
+// node is a worker, as on a small kubeasz cluster.
+func (f *Fleet) writeInventories() error {
+	if err := os.WriteFile(f.InventoryYAML, []byte(f.yamlInventory()), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", f.InventoryYAML, err)
+	}
+	if err := os.WriteFile(f.InventoryINI, []byte(f.iniInventory()), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", f.InventoryINI, err)
+	}
+	return nil
+}
+
+func (f *Fleet) connectionVars() [][2]string {
+	return [][2]string{
+		{"ansible_user", "root"},
+		{"ansible_ssh_private_key_file", f.ClientKeyFile},
+		{"ansible_ssh_common_args", f.sshCommonArgs(nil)},
+		{"ansible_python_interpreter", "/usr/bin/python3"},
+	}
+}
+
+func (f *Fleet) sshCommonArgs(n *Node) string {
+	args := "-o UserKnownHostsFile=" + f.KnownHostsFile
+	if n != nil && n.Net != nil && n.Net.ProxyJump != "" {
+		args += " -o ProxyJump=" + n.Net.ProxyJump
+	}
+	return args
+}
+
+// hostVars are a node's own inventory variables beyond ansible_host.
+func (f *Fleet) hostVars(n *Node) [][2]string {
+	vars := [][2]string{{"k8s_nodename", n.K8sNodename}}
+	if n.Port != 22 {
+		vars = append(vars, [2]string{"ansible_port", strconv.Itoa(n.Port)})
+	}
+	if n.Net != nil && n.Net.ProxyJump != "" {
+		vars = append(vars, [2]string{"ansible_ssh_common_args", f.sshCommonArgs(n)})
+	}
+	return vars
+}
+
+func (f *Fleet) yamlInventory() string {
+	var b strings.Builder
+	b.WriteString("# nodefix simulated fleet (internal/testfleet)\nall:\n  vars:\n")
+	for _, kv := range f.connectionVars() {
+		fmt.Fprintf(&b, "    %s: %s\n", kv[0], strconv.Quote(kv[1]))
+	}
+	b.WriteString("  children:\n    kube_master:\n      hosts:\n")
+	if len(f.Nodes) > 0 {
+		fmt.Fprintf(&b, "        %s:\n", f.Nodes[0].Name)
+	}
+	b.WriteString("    kube_node:\n      hosts:\n")
+	for _, n := range f.Nodes {
+		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", n.Name, n.Addr)
+		for _, kv := range f.hostVars(n) {
+			fmt.Fprintf(&b, "          %s: %s\n", kv[0], strconv.Quote(kv[1]))
+		}
+	}
+	return b.String()
+}
+
+func (f *Fleet) iniInventory() string {
+	var b strings.Builder
+	b.WriteString("# nodefix simulated fleet (internal/testfleet), kubeasz style\n")
+	host := func(n *Node) string {
+		line := n.Addr
+		for _, kv := range f.hostVars(n) {
+			line += fmt.Sprintf(" %s='%s'", kv[0], kv[1])
+		}
+		return line + "\n"
+	}
+	b.WriteString("[etcd]\n")
+	if len(f.Nodes) > 0 {
+		b.WriteString(f.Nodes[0].Addr + "\n")
+	}
+	b.WriteString("\n[kube_master]\n")
+	if len(f.Nodes) > 0 {
+		b.WriteString(host(f.Nodes[0]))
+	}
+	b.WriteString("\n[kube_node]\n")
+	for _, n := range f.Nodes {
+		b.WriteString(host(n))
+	}
+	b.WriteString("\n[all:vars]\n")
+	for _, kv := range f.connectionVars() {
+		fmt.Fprintf(&b, "%s=\"%s\"\n", kv[0], kv[1])
+	}
+	return b.String()
+}
