@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -59,15 +60,51 @@ func (p *Prompter) ReadSecret(prompt string) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrNoTerminal, err)
 	}
 	defer tty.Close()
+	// Echo goes off before the prompt shows: whatever is typed once the
+	// prompt is visible is never echoed.
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoTerminal, err)
+	}
+	quiet := *old
+	quiet.Lflag &^= unix.ECHO
+	quiet.Lflag |= unix.ICANON | unix.ISIG
+	quiet.Iflag |= unix.ICRNL
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return "", fmt.Errorf("turning echo off: %w", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, old) //nolint:errcheck // best effort on the way out
 	if _, err := io.WriteString(tty, prompt); err != nil {
 		return "", err
 	}
-	secret, err := term.ReadPassword(fd)
+	secret, err := readLine(tty)
 	_, _ = io.WriteString(tty, "\n")
 	if err != nil {
 		return "", fmt.Errorf("reading from the terminal: %w", err)
 	}
-	return string(secret), nil
+	return secret, nil
+}
+
+// readLine reads up to a newline, one byte at a time so that nothing
+// after it is consumed.
+func readLine(r io.Reader) (string, error) {
+	var line []byte
+	var b [1]byte
+	for {
+		n, err := r.Read(b[:])
+		if n > 0 {
+			if b[0] == '\n' {
+				return string(line), nil
+			}
+			line = append(line, b[0])
+		}
+		if err == io.EOF && len(line) > 0 {
+			return string(line), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 }
 
 func openTTY() (io.ReadWriteCloser, int, error) {
