@@ -1,0 +1,105 @@
+package termio
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestReadSecretOnAPseudoTerminal(t *testing.T) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+
+	p := &Prompter{Open: func() (io.ReadWriteCloser, int, error) {
+		return nopCloser{slave}, int(slave.Fd()), nil
+	}}
+	var mu sync.Mutex
+	var screen bytes.Buffer
+	shown := func() string { mu.Lock(); defer mu.Unlock(); return screen.String() }
+	done := make(chan struct{})
+	go func() { // the operator: answers the prompt, keeps watching the screen
+		defer close(done)
+		buf := make([]byte, 128)
+		answered := false
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if !answered && strings.Contains(shown(), "Secret: ") {
+				answered = true
+				master.WriteString("s3cret\n")
+			}
+			if err != nil {
+				return // EIO once the terminal side is closed
+			}
+		}
+	}()
+	got, err := p.ReadSecret("Secret: ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "s3cret" {
+		t.Errorf("read %q", got)
+	}
+	after, _ := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	slave.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the terminal did not close")
+	}
+	if strings.Contains(shown(), "s3cret") {
+		t.Errorf("the secret was echoed: %q", shown())
+	}
+	if before.Lflag != after.Lflag {
+		t.Errorf("terminal modes not restored: %#x, was %#x", after.Lflag, before.Lflag)
+	}
+}
+
+type nopCloser struct{ *os.File }
+
+func (nopCloser) Close() error { return nil }
+
+func TestColorWanted(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	var buf bytes.Buffer
+	if ColorWanted(&buf, env()) {
+		t.Error("colour on a buffer")
+	}
+	if ColorWanted(os.Stdout, env("NO_COLOR", "1")) || ColorWanted(os.Stdout, env("ANSIBLE_NOCOLOR", "true")) {
+		t.Error("colour despite NO_COLOR / ANSIBLE_NOCOLOR")
+	}
+}
