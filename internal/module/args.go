@@ -382,6 +382,15 @@ func namesValue(v any) (map[string]string, error) {
 	return names, nil
 }
 
+// ParseNames reads a fleet name map (inventory hostname → planned
+// hostname) given as a JSON object, for `nodefix names check`.
+func ParseNames(data []byte) (map[string]string, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("no input: give a JSON object {\"inventory host\": \"hostname\", ...}")
+	}
+	return namesValue(string(data))
+}
+
 // describe names a JSON value's type for an error message without quoting
 // a long value whole.
 func describe(v any) string {

@@ -1,0 +1,172 @@
+package playbooks_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nodefix/nodefix/internal/testfleet"
+)
+
+// TestPlaybooksSyntax: every playbook parses for ansible-playbook (no fleet
+// needed, only ansible-core).
+func TestPlaybooksSyntax(t *testing.T) {
+	if _, err := lookAnsible(); err != nil {
+		if os.Getenv(testfleet.EnvRequired) == "required" {
+			t.Fatalf("%v (%s=required)", err, testfleet.EnvRequired)
+		}
+		t.Skipf("%v; set %s=required to make this a failure", err, testfleet.EnvRequired)
+	}
+	w := newWorkspace(t, 1)
+	inv := filepath.Join(w.Dir, "hosts")
+	if err := os.WriteFile(inv, []byte("[kube_master]\nm1\n[kube_node]\nw1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, pb := range []string{"remediate.yml", "remediate-command.yml", "kubeasz-post-install.yml"} {
+		if out, rc := w.run(t, pb, "-i", inv, "--syntax-check"); rc != 0 {
+			t.Errorf("%s: --syntax-check exit %d:\n%s", pb, rc, out)
+		}
+	}
+}
+
+// TestRemediateModule is issue 7's done-when for the binary module: check
+// mode reports what would change and changes nothing (read on the nodes);
+// applied, it fixes hostnames (and hung queries and a corrupted rpmdb once
+// those tasks are real); applied again, changed=0 for every host in
+// Ansible's own PLAY RECAP.
+func TestRemediateModule(t *testing.T) {
+	requireAnsible(t)
+	const nodes = 5
+	f := testfleet.New(t, testfleet.Options{Nodes: nodes, Hostname: localhostNames})
+	ctx := context.Background()
+	wedged, corrupted := f.Nodes[1], f.Nodes[2]
+	if _, err := wedged.StartRPMQueries(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := corrupted.CorruptRPMDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rpmReal := rpmTasksReal(t, f.Nodes[0])
+	w := newWorkspace(t, nodes)
+	config := kubeaszConfig(t)
+	before := describeAll(t, f)
+
+	// Check mode: every host would change (its name), nothing does.
+	out, rc := w.run(t, "remediate.yml", "-i", f.InventoryYAML, "-e", "@"+config, "--check", "--diff")
+	if rc != 0 {
+		t.Fatalf("check mode: exit %d:\n%s", rc, out)
+	}
+	for _, n := range f.Nodes {
+		want := kubeaszName(n.Name, n.K8sNodename)
+		if r := parseRecap(t, out)[n.Name]; r.Changed < 1 || r.Failed != 0 || r.Unreachable != 0 {
+			t.Errorf("check mode: %s recap %+v, want changed>=1 and no failure\n%s", n.Name, r, out)
+		}
+		if !strings.Contains(out, "+hostname: "+want) {
+			t.Errorf("check mode --diff shows no rename of %s to %s:\n%s", n.Name, want, out)
+		}
+	}
+	after := describeAll(t, f)
+	for _, n := range f.Nodes {
+		b, a := before[n.Name], after[n.Name]
+		if a.Hostname != b.Hostname || a.EtcHostname != b.EtcHostname || a.RPMDB != b.RPMDB || a.RPMPackages != b.RPMPackages {
+			t.Errorf("check mode changed %s: before %+v, after %+v", n.Name, b, a)
+		}
+	}
+	if q := after[wedged.Name].RPMQueries; q < 6 {
+		t.Errorf("check mode: %s has %d rpm queries left of the 6 hung ones", wedged.Name, q)
+	}
+
+	// Applied: every node carries its K8S_NODENAME.
+	out, rc = w.run(t, "remediate.yml", "-i", f.InventoryYAML, "-e", "@"+config)
+	if rc != 0 {
+		t.Fatalf("apply: exit %d:\n%s", rc, out)
+	}
+	states := describeAll(t, f)
+	for _, n := range f.Nodes {
+		want := kubeaszName(n.Name, n.K8sNodename)
+		st := states[n.Name]
+		if st.Hostname != want || st.EtcHostname != want {
+			t.Errorf("after apply %s is named %q (/etc/hostname %q), want %q", n.Name, st.Hostname, st.EtcHostname, want)
+		}
+		if r := parseRecap(t, out)[n.Name]; r.Changed < 1 || r.Failed != 0 {
+			t.Errorf("apply: %s recap %+v, want changed", n.Name, r)
+		}
+		if rpmReal && (st.RPMQueries != 0 || st.RPMDB != "ok" || st.RPMPackages != before[n.Name].RPMPackages && before[n.Name].RPMPackages >= 0) {
+			t.Errorf("after apply %s: %d rpm queries, database %s with %d packages (before: %d)", n.Name, st.RPMQueries, st.RPMDB, st.RPMPackages, before[n.Name].RPMPackages)
+		}
+	}
+
+	// Again: nothing to change on any host.
+	out, rc = w.run(t, "remediate.yml", "-i", f.InventoryYAML, "-e", "@"+config)
+	if rc != 0 {
+		t.Fatalf("second apply: exit %d:\n%s", rc, out)
+	}
+	recaps := parseRecap(t, out)
+	for _, n := range f.Nodes {
+		if r, ok := recaps[n.Name]; !ok || r.Changed != 0 || r.Failed != 0 || r.Unreachable != 0 {
+			t.Errorf("second apply: %s recap %+v (present %t), want changed=0 failed=0\n%s", n.Name, r, ok, out)
+		}
+	}
+}
+
+// TestRemediateModuleFailedNode: a node that fails (no iscsiadm) is failed
+// in Ansible's recap with nodefix's message; the others succeed.
+func TestRemediateModuleFailedNode(t *testing.T) {
+	requireAnsible(t)
+	const nodes = 3
+	f := testfleet.New(t, testfleet.Options{Nodes: nodes, Hostname: localhostNames})
+	broken := f.Nodes[1]
+	if err := broken.RemoveExecutable(context.Background(), "iscsiadm"); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorkspace(t, nodes)
+	out, rc := w.run(t, "remediate.yml", "-i", f.InventoryYAML, "-e", "@"+kubeaszConfig(t))
+	if rc != 2 {
+		t.Errorf("exit %d, want 2 (a host failed), as ansible-playbook reports it:\n%s", rc, out)
+	}
+	recaps := parseRecap(t, out)
+	for _, n := range f.Nodes {
+		r := recaps[n.Name]
+		if n == broken {
+			if r.Failed != 1 {
+				t.Errorf("%s recap %+v, want failed=1", n.Name, r)
+			}
+			line := fatalLine(out, n.Name)
+			if !strings.Contains(line, "longhorn-deps: missing: iscsiadm") {
+				t.Errorf("%s: Ansible's failure line does not carry nodefix's message: %q\n%s", n.Name, line, out)
+			}
+			continue
+		}
+		if r.Failed != 0 || r.Changed < 1 {
+			t.Errorf("%s recap %+v, want changed (renamed) and not failed", n.Name, r)
+		}
+	}
+	// The failed node was still renamed: hostname runs before longhorn-deps.
+	states := describeAll(t, f)
+	for _, n := range f.Nodes {
+		if want := kubeaszName(n.Name, n.K8sNodename); states[n.Name].Hostname != want {
+			t.Errorf("%s is named %q, want %q", n.Name, states[n.Name].Hostname, want)
+		}
+	}
+}
+
+// kubeaszConfig is the config.yml the kubeasz tests load with -e: kubeasz's
+// own from NODEFIX_KUBEASZ_CONFIG, else the stored excerpt.
+func kubeaszConfig(t *testing.T) string {
+	if p := os.Getenv("NODEFIX_KUBEASZ_CONFIG"); p != "" {
+		return p
+	}
+	return filepath.Join(repoRoot(t), "testdata", "kubeasz", "config.yml")
+}
+
+func lookAnsible() (string, error) {
+	p, err := exec.LookPath("ansible-playbook")
+	if err != nil {
+		return "", fmt.Errorf("this test needs ansible-playbook (ansible-core): %v", err)
+	}
+	return p, nil
+}
