@@ -58,7 +58,7 @@ func goTool(t *testing.T) string {
 func buildNodefix(t *testing.T, dir, name string) string {
 	t.Helper()
 	out := filepath.Join(dir, name)
-	cmd := exec.Command(goTool(t), "build", "-trimpath", "-o", out, "./cmd/nodefix")
+	cmd := exec.Command(goTool(t), "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/nodefix")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
