@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nodefix/nodefix/internal/runner"
@@ -45,6 +46,8 @@ type HumanOptions struct {
 type Human struct {
 	w    io.Writer
 	opts HumanOptions
+
+	mu sync.Mutex // Warning may come from another goroutine (Ctrl-C)
 
 	started, done, failed, unreachable int
 	progressShown                      bool
@@ -88,12 +91,16 @@ func statusWord(s tasks.Status) (string, string) {
 
 // HostStarted implements runner.Observer.
 func (h *Human) HostStarted(string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.started++
 	h.redraw()
 }
 
 // TaskDone implements runner.Observer.
 func (h *Human) TaskDone(host string, o tasks.Outcome) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.clear()
 	word, color := statusWord(o.Status)
 	h.line(color, fmt.Sprintf("%s: [%s] => %s", word, host, o.Task), o.Msg)
@@ -108,6 +115,8 @@ func (h *Human) TaskDone(host string, o tasks.Outcome) {
 
 // HostDone implements runner.Observer.
 func (h *Human) HostDone(r runner.HostResult) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.clear()
 	h.done++
 	switch r.Status() {
@@ -146,6 +155,8 @@ func (h *Human) warning(msg string) {
 
 // Warning prints a run-wide warning (such as host key checking being off).
 func (h *Human) Warning(msg string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.clear()
 	h.warning(msg)
 	h.redraw()
@@ -193,6 +204,8 @@ func (h *Human) clear() {
 // Recap prints the fleet findings and PLAY RECAP: one aligned line per
 // host that ran, as Ansible prints it (ok counts changed tasks too).
 func (h *Human) Recap(res runner.Result, findings []Finding) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.clear()
 	if len(findings) > 0 {
 		fmt.Fprintln(h.w)
@@ -281,17 +294,17 @@ func abbreviate(names []string, n int) string {
 	return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
 }
 
-// Text is a finding as one message.
+// Text is a finding as one message: Msg when set, which then says it all.
 func (f Finding) Text() string {
+	if f.Msg != "" {
+		return f.Msg
+	}
 	s := f.Kind
 	if f.Value != "" {
 		s += fmt.Sprintf(" %q", f.Value)
 	}
 	if len(f.Hosts) > 0 {
 		s += " on " + strings.Join(f.Hosts, ", ")
-	}
-	if f.Msg != "" {
-		s += ": " + f.Msg
 	}
 	return s
 }

@@ -65,8 +65,11 @@ func sampleRun() runner.Result {
 	}
 }
 
-var sampleFindings = []Finding{{Kind: "duplicate machine-id", Value: "0123abcd", Hosts: []string{"node01", "node04"},
-	Msg: "cloned VM images: regenerate with systemd-machine-id-setup"}}
+var sampleFindings = []Finding{
+	{Kind: "machine_id", Value: "0123abcd", Hosts: []string{"node01", "node04"},
+		Msg: `duplicate machine-id "0123abcd" on hosts node01, node04: cloned VM image`},
+	{Kind: "duplicate hostname", Value: "localhost", Hosts: []string{"node01", "node02"}},
+}
 
 // replay feeds the runner's events for res to an observer, as the runner
 // would (host by host here; the runner interleaves hosts).
@@ -176,7 +179,7 @@ func TestJSONDocument(t *testing.T) {
 			t.Errorf("summary %s = %d, want %d", k, back.Summary[k], v)
 		}
 	}
-	if len(back.Fleet.Findings) != 1 {
+	if len(back.Fleet.Findings) != 2 {
 		t.Errorf("findings %+v", back.Fleet.Findings)
 	}
 }

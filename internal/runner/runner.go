@@ -260,7 +260,7 @@ func listErrors(errs []error) string {
 // Run runs opts.Tasks on every target. Cancelling ctx (Ctrl-C) starts no
 // new host and cancels the running ones; Run still returns the partial
 // result.
-func Run(ctx context.Context, targets []Target, opts Options) Result {
+func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 	if opts.Forks <= 0 {
 		opts.Forks = DefaultForks
 	}
@@ -270,7 +270,7 @@ func Run(ctx context.Context, targets []Target, opts Options) Result {
 	if opts.TaskTimeout <= 0 {
 		opts.TaskTimeout = DefaultTaskTimeout
 	}
-	res := Result{Start: time.Now(), Hosts: make([]HostResult, len(targets))}
+	res = Result{Start: time.Now(), Hosts: make([]HostResult, len(targets))}
 	defer func() { res.Duration = time.Since(res.Start) }()
 	if opts.Precheck != nil {
 		if err := opts.Precheck(ctx); err != nil {

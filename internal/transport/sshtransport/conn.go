@@ -256,21 +256,40 @@ func (p *process) Wait() (int, error) {
 	return 0, p.ctx.Err()
 }
 
-// signal sends sig to the command's process group with kill(1) in a new
-// session (with become, so that a command running as another user can be
-// reached), or, before the group is known, through sshd.
+// signal sends sig to every process of the command's session (sshd makes
+// each command a session leader; the login shell's PID is the session
+// id) with a small script run in another session — with become, so that
+// a command running as another user is reached too. Killing the process
+// group alone would miss what moved to its own group but stayed in the
+// session (timeout(1) does that), and those would keep the session's
+// pipes, and so the sshd session, open. Before the session id is known the
+// signal goes through sshd, which refuses it for root logins.
 func (p *process) signal(name string, sig ssh.Signal) {
-	pgid := p.pids.pid()
-	if pgid <= 0 {
+	sid := p.pids.pid()
+	if sid <= 0 {
 		_ = p.sess.Signal(sig)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	defer cancel()
-	// The shell's kill: procps' kill(1) reads "-- -8" as signal 8.
 	_, _ = transport.Run(ctx, p.c, p.c.become, tasks.Command{Argv: []string{
-		"/bin/sh", "-c", `kill -s "$1" -- "-$2"`, "nodefix-kill", name, strconv.Itoa(pgid)}})
+		"/bin/sh", "-c", killSessionScript, "nodefix-kill", name, strconv.Itoa(sid)}})
 }
+
+// killSessionScript: $1 signal name, $2 session id. The shell's own kill
+// (procps' kill(1) reads "-- -8" as signal 8). Field 6 of /proc/PID/stat
+// is the session id; the command name (field 2) may hold spaces and
+// parentheses, so fields are counted after its last ')'.
+const killSessionScript = `sig=$1 sid=$2
+kill -s "$sig" -- "-$sid" 2>/dev/null
+for st in /proc/[0-9]*/stat; do
+	IFS= read -r line < "$st" 2>/dev/null || continue
+	set -- ${line##*) }
+	[ "$4" = "$sid" ] || continue
+	pid=${st#/proc/}
+	kill -s "$sig" "${pid%/stat}" 2>/dev/null
+done
+exit 0`
 
 func (p *process) status(err error) (int, error) {
 	if err == nil {

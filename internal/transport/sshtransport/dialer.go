@@ -158,13 +158,14 @@ func (d *Dialer) Dial(ctx context.Context, name string, c inventory.Connection) 
 	var warnMu sync.Mutex
 	warn := func(s string) { warnMu.Lock(); warnings = append(warnings, s); warnMu.Unlock() }
 
-	auth, err := d.auth(c)
+	keyPath := d.keyPath(c)
+	auth, err := d.auth(c, keyPath)
 	if err != nil {
 		return fail(err)
 	}
 	var via *ssh.Client
 	if len(hops) > 0 {
-		if via, err = d.jumps.get(ctx, hops, files, policy, source, warn); err != nil {
+		if via, err = d.jumps.get(ctx, hops, keyPath, files, policy, source, warn); err != nil {
 			return fail(err)
 		}
 	}
@@ -242,7 +243,9 @@ func (d *Dialer) policy(c inventory.Connection) (HostKeyPolicy, string) {
 	return Strict, ""
 }
 
-func (d *Dialer) auth(c inventory.Connection) (goph.Auth, error) {
+// keyPath is the host's key file: ansible_ssh_private_key_file, else
+// --private-key, else none (agent and default keys).
+func (d *Dialer) keyPath(c inventory.Connection) string {
 	keyPath := c.PrivateKeyFile
 	if keyPath == "" {
 		keyPath = d.opts.PrivateKeyFile
@@ -250,6 +253,10 @@ func (d *Dialer) auth(c inventory.Connection) (goph.Auth, error) {
 	if keyPath != "" {
 		keyPath = d.expandHome(keyPath)
 	}
+	return keyPath
+}
+
+func (d *Dialer) auth(c inventory.Connection, keyPath string) (goph.Auth, error) {
 	signers, err := d.keys.signers(keyPath, d.home)
 	if err != nil {
 		return nil, err
@@ -270,10 +277,11 @@ func (d *Dialer) auth(c inventory.Connection) (goph.Auth, error) {
 	return auth, nil
 }
 
-// jumpAuth is what jump hosts get: keys only. A host's password is sent
-// to that host, never to a jump host on the way.
-func (d *Dialer) jumpAuth() (goph.Auth, error) {
-	signers, err := d.keys.signers(d.expandHome(d.opts.PrivateKeyFile), d.home)
+// jumpAuth is what jump hosts get: the target's keys (its key file, the
+// agent, the default keys), never a password: a host's password is sent
+// to that host, not to a jump host on the way.
+func (d *Dialer) jumpAuth(keyPath string) (goph.Auth, error) {
+	signers, err := d.keys.signers(keyPath, d.home)
 	if err != nil {
 		return nil, err
 	}

@@ -150,8 +150,8 @@ func (h *hostKeys) db(files knownHostsFiles) (ssh.HostKeyCallback, error) {
 // the keys known_hosts records for it. x/crypto's knownhosts only matches
 // the key the server sends, and the server sends the first type the client
 // offers: without this, a host recorded with only its RSA key would be
-// reported "unknown" because it sent its ed25519 key. Nil means no key is
-// recorded: offer x/crypto's defaults.
+// reported "unknown" because it sent its ed25519 key. With no key recorded,
+// OpenSSH's order.
 func (h *hostKeys) algorithms(files knownHostsFiles, host string) ([]string, error) {
 	check, err := h.db(files)
 	if err != nil {
@@ -167,6 +167,11 @@ func (h *hostKeys) algorithms(files knownHostsFiles, host string) ([]string, err
 	h.mu.Lock()
 	known = append(known, h.accepted[knownhosts.Normalize(host)]...)
 	h.mu.Unlock()
+	if len(known) == 0 {
+		// OpenSSH's preference: an unknown host shows (and --accept-new
+		// records) the key `ssh` would.
+		return openSSHHostKeyOrder, nil
+	}
 	var algos []string
 	seen := map[string]bool{}
 	for _, k := range known {
@@ -178,6 +183,14 @@ func (h *hostKeys) algorithms(files knownHostsFiles, host string) ([]string, err
 		}
 	}
 	return algos, nil
+}
+
+// openSSHHostKeyOrder is OpenSSH's default HostKeyAlgorithms order,
+// without certificates.
+var openSSHHostKeyOrder = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
 }
 
 // placeholderAddr stands in for the remote address when asking known_hosts

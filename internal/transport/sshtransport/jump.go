@@ -87,9 +87,9 @@ func newJumpPool(d *Dialer) *jumpPool {
 }
 
 // get returns a client connected to the last hop, through the earlier ones.
-func (p *jumpPool) get(ctx context.Context, hops []endpoint, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) (*ssh.Client, error) {
+func (p *jumpPool) get(ctx context.Context, hops []endpoint, keyPath string, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) (*ssh.Client, error) {
 	var via *ssh.Client
-	var chain []string
+	chain := []string{keyPath} // hosts with different keys do not share
 	for _, hop := range hops {
 		chain = append(chain, hop.user+"@"+hop.addr)
 		key := strings.Join(chain, ",")
@@ -98,7 +98,7 @@ func (p *jumpPool) get(ctx context.Context, hops []endpoint, files knownHostsFil
 		if !ok {
 			jc = &jumpConn{ready: make(chan struct{})}
 			p.conns[key] = jc
-			go p.dial(ctx, jc, via, hop, files, policy, source, warn)
+			go p.dial(ctx, jc, via, hop, keyPath, files, policy, source, warn)
 		}
 		p.mu.Unlock()
 		select {
@@ -116,7 +116,7 @@ func (p *jumpPool) get(ctx context.Context, hops []endpoint, files knownHostsFil
 
 // dial connects a jump host. It is bounded by the deadline of the host that
 // first needed it, but not cancelled with that host: others share it.
-func (p *jumpPool) dial(ctx context.Context, jc *jumpConn, via *ssh.Client, hop endpoint, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) {
+func (p *jumpPool) dial(ctx context.Context, jc *jumpConn, via *ssh.Client, hop endpoint, keyPath string, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) {
 	defer close(jc.ready)
 	dctx := p.ctx
 	if deadline, ok := ctx.Deadline(); ok {
@@ -124,7 +124,7 @@ func (p *jumpPool) dial(ctx context.Context, jc *jumpConn, via *ssh.Client, hop 
 		dctx, cancel = context.WithDeadline(p.ctx, deadline)
 		defer cancel()
 	}
-	auth, err := p.d.jumpAuth()
+	auth, err := p.d.jumpAuth(keyPath)
 	if err != nil {
 		jc.err = err
 		return

@@ -223,6 +223,8 @@ func TestCancelClosesTheSession(t *testing.T) {
 	for _, tc := range []struct{ name, script string }{
 		{"obeys SIGTERM", "sleep 3001"},
 		{"ignores SIGTERM", "trap '' TERM; sleep 3002; sleep 3002"},
+		// timeout(1) moves to its own process group, in the same session.
+		{"own process group", "timeout 300 sleep 3005"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			marker := strings.Fields(tc.script)[len(strings.Fields(tc.script))-1]

@@ -150,7 +150,7 @@ LogLevel ERROR
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+	s.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--kill-child",
 		"sh", "-c", `mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && mount --bind "$2" /root && exec /usr/sbin/sshd -D -e -f "$1"`, "sh", cfgPath, home)
 	s.cmd.Stderr = &testLog{t: t}
 	if err := s.cmd.Start(); err != nil {
