@@ -199,11 +199,21 @@ func describeAll(t *testing.T, f *testfleet.Fleet) map[string]testfleet.State {
 	t.Helper()
 	states := map[string]testfleet.State{}
 	for _, n := range f.Nodes {
-		st, err := n.Describe(context.Background())
+		// Describe bounds itself to 15s; on a machine shared with other
+		// test suites a read can miss that, which says nothing about the
+		// node: read again before giving up.
+		var err error
+		for try := 1; try <= 3; try++ {
+			var st testfleet.State
+			if st, err = n.Describe(context.Background()); err == nil {
+				states[n.Name] = st
+				break
+			}
+			t.Logf("describing %s (try %d): %v", n.Name, try, err)
+		}
 		if err != nil {
 			t.Fatalf("describing %s: %v", n.Name, err)
 		}
-		states[n.Name] = st
 	}
 	return states
 }

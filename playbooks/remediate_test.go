@@ -44,6 +44,9 @@ func TestRemediateModule(t *testing.T) {
 	f := testfleet.New(t, testfleet.Options{Nodes: nodes, Hostname: localhostNames})
 	ctx := context.Background()
 	wedged, corrupted := f.Nodes[1], f.Nodes[2]
+	if _, err := wedged.WedgeRPMDB(ctx, f); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := wedged.StartRPMQueries(ctx, 6); err != nil {
 		t.Fatal(err)
 	}

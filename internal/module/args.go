@@ -46,6 +46,9 @@ type Args struct {
 	// FleetNames (inventory hostname → planned hostname) switches the
 	// module to the fleet precheck: nothing runs on the node.
 	FleetNames map[string]string
+	// FleetIdentities (inventory hostname → the hostname task's identity
+	// facts) switches the module to the fleet identity audit.
+	FleetIdentities map[string]map[string]string
 	// set records which parameters the invocation gave.
 	set map[string]bool
 }
@@ -118,7 +121,16 @@ var params = []param{
 		a.FleetNames = m
 		return err
 	}},
+	{"fleet_identities", "dict inventory host → the hostname task's facts: report shared identities (run once, on the controller)", func(a *Args, v any) error {
+		m, err := identitiesValue(v)
+		a.FleetIdentities = m
+		return err
+	}},
 }
+
+// controllerParams run on the controller, for the whole fleet: each one
+// excludes every other parameter.
+var controllerParams = []string{"fleet_names", "fleet_identities"}
 
 // ansible's own keys that change what the module does; every other
 // _ansible_* key (verbosity, tmpdir, version …) is Ansible's business.
@@ -191,16 +203,19 @@ func ParseArgs(data []byte) (Args, error) {
 }
 
 func (a Args) validate() error {
-	if a.set["fleet_names"] {
+	for _, cp := range controllerParams {
+		if !a.set[cp] {
+			continue
+		}
 		var extra []string
 		for k := range a.set {
-			if k != "fleet_names" {
+			if k != cp {
 				extra = append(extra, k)
 			}
 		}
 		sort.Strings(extra)
 		if len(extra) > 0 {
-			return fmt.Errorf("fleet_names (the controller's fleet precheck) runs no task: leave out %s", strings.Join(extra, ", "))
+			return fmt.Errorf("%s (run once on the controller, for the whole fleet) runs no task: leave out %s", cp, strings.Join(extra, ", "))
 		}
 		return nil
 	}
@@ -380,6 +395,35 @@ func namesValue(v any) (map[string]string, error) {
 		names[host] = strings.TrimSpace(s)
 	}
 	return names, nil
+}
+
+// identitiesValue accepts a dict of dicts of strings (JSON text too).
+func identitiesValue(v any) (map[string]map[string]string, error) {
+	if s, ok := v.(string); ok {
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		var decoded any
+		if err := dec.Decode(&decoded); err != nil {
+			return nil, fmt.Errorf("is a string that is not a JSON object: %v", err)
+		}
+		v = decoded
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("is %s, not a dict of inventory hostname → identity facts", describe(v))
+	}
+	out := make(map[string]map[string]string, len(m))
+	for host, val := range m {
+		if val == nil {
+			continue // a host whose hostname task reported nothing
+		}
+		facts, err := namesValue(val)
+		if err != nil {
+			return nil, fmt.Errorf("for host %s %v", host, err)
+		}
+		out[host] = facts
+	}
+	return out, nil
 }
 
 // ParseNames reads a fleet name map (inventory hostname → planned

@@ -38,6 +38,8 @@ type Result struct {
 	// The fleet precheck's findings (fleet_names).
 	Conflicts []tasks.HostnameConflict `json:"conflicts,omitempty"`
 	Invalid   []tasks.InvalidHostname  `json:"invalid,omitempty"`
+	// The fleet identity audit's findings (fleet_identities).
+	Findings []tasks.Finding `json:"findings,omitempty"`
 }
 
 // DiffEntry is one before/after pair as Ansible's diff callback shows it.
@@ -74,6 +76,9 @@ func run(ctx context.Context, argsFile string, node tasks.Node, hostName string)
 	}
 	if a.FleetNames != nil {
 		return CheckNames(a.FleetNames)
+	}
+	if a.FleetIdentities != nil {
+		return AuditIdentities(a.FleetIdentities)
 	}
 	return Run(ctx, node, hostName, a)
 }
@@ -190,5 +195,23 @@ func CheckNames(names map[string]string) Result {
 	if errors.As(err, &ferr) {
 		res.Conflicts, res.Invalid = ferr.Conflicts, ferr.Invalid
 	}
+	return res
+}
+
+// AuditIdentities compares the identity facts the hostname task reported
+// on every host (tasks.AuditIdentities): a value two hosts share (hostname,
+// machine-id, NFS client identity, iSCSI initiator name) is a warning with
+// what to do, never a failure: nothing was changed because of it.
+func AuditIdentities(facts map[string]map[string]string) Result {
+	findings := tasks.AuditIdentities(facts)
+	res := Result{Findings: findings}
+	if len(findings) == 0 {
+		res.Msg = fmt.Sprintf("the identities of the %d hosts are unique", len(facts))
+		return res
+	}
+	for _, f := range findings {
+		res.Warnings = append(res.Warnings, f.String())
+	}
+	res.Msg = fmt.Sprintf("%d identities are shared between hosts: %s", len(findings), strings.Join(res.Warnings, "; "))
 	return res
 }

@@ -109,7 +109,14 @@ func TestParseArgs(t *testing.T) {
 			}
 		}},
 		{name: "fleet names with tasks", args: `{"fleet_names": {"a": "x"}, "tasks": "hostname", "hostname": "x"}`,
-			wantErr: "fleet_names (the controller's fleet precheck) runs no task: leave out hostname, tasks"},
+			wantErr: "fleet_names (run once on the controller, for the whole fleet) runs no task: leave out hostname, tasks"},
+		{name: "fleet identities", args: `{"fleet_identities": {"a": {"machine_id": "m1"}, "b": null}}`, check: func(t *testing.T, a Args) {
+			if !reflect.DeepEqual(a.FleetIdentities, map[string]map[string]string{"a": {"machine_id": "m1"}}) {
+				t.Errorf("got %v", a.FleetIdentities)
+			}
+		}},
+		{name: "fleet identities with tasks", args: `{"fleet_identities": {}, "tasks": "rpmdb"}`, wantErr: "fleet_identities (run once on the controller, for the whole fleet) runs no task: leave out tasks"},
+		{name: "fleet identities not dicts", args: `{"fleet_identities": {"a": "m1"}}`, wantErr: "for host a is a string that is not a JSON object"},
 		{name: "fleet names not a dict", args: `{"fleet_names": ["a"]}`, wantErr: "is a list, not a dict"},
 		{name: "not an object", args: `["tasks"]`, wantErr: "the arguments are not a JSON object"},
 		{name: "null", args: `null`, wantErr: "the arguments are not a JSON object: null"},
@@ -248,6 +255,24 @@ func TestCheckNames(t *testing.T) {
 				t.Errorf("conflicts %v invalid %v", res.Conflicts, res.Invalid)
 			}
 		})
+	}
+}
+
+func TestAuditIdentities(t *testing.T) {
+	clean := AuditIdentities(map[string]map[string]string{"a": {"machine_id": "m1"}, "b": {"machine_id": "m2"}})
+	if clean.Failed || clean.Changed || len(clean.Warnings) != 0 || clean.Msg != "the identities of the 2 hosts are unique" {
+		t.Errorf("unique identities: %+v", clean)
+	}
+	clones := AuditIdentities(map[string]map[string]string{
+		"a": {"machine_id": "m1", "iscsi_initiator_name": "iqn.x"},
+		"b": {"machine_id": "m1", "iscsi_initiator_name": "iqn.x"},
+		"c": {"machine_id": "m3"},
+	})
+	if clones.Failed || clones.Changed || len(clones.Findings) != 2 || len(clones.Warnings) != 2 {
+		t.Fatalf("clones: %+v", clones)
+	}
+	if !strings.Contains(clones.Warnings[0], `duplicate machine-id "m1" on hosts a, b`) {
+		t.Errorf("warning %q", clones.Warnings[0])
 	}
 }
 
