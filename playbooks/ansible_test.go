@@ -139,7 +139,7 @@ func newWorkspace(t *testing.T, forks int) *workspace {
 // exit status.
 func (w *workspace) run(t *testing.T, playbook string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	argv := append([]string{filepath.Join(w.Dir, playbook)}, args...)
 	cmd := exec.CommandContext(ctx, "ansible-playbook", argv...)
