@@ -23,12 +23,19 @@ type Connection struct {
 	// ProxyJump is taken from -J or -o ProxyJump= in
 	// ansible_ssh_common_args/ansible_ssh_extra_args: user@host:port,...
 	ProxyJump string
-	// StrictHostKeyChecking is "", "yes", "no" or "accept-new", from -o
-	// StrictHostKeyChecking= in the ssh args.
+	// ProxyCommand is -o ProxyCommand= from the ssh args, verbatim (%h and
+	// %p unexpanded). A transport that cannot run it must refuse the host
+	// rather than connect directly.
+	ProxyCommand string
+	// StrictHostKeyChecking is "", "yes", "no", "ask" or "accept-new", from
+	// -o StrictHostKeyChecking= in the ssh args; "no" when
+	// ansible_host_key_checking is false (Ansible then passes it first).
 	StrictHostKeyChecking string
-	// UserKnownHostsFiles from -o UserKnownHostsFile= in the ssh args.
+	// UserKnownHostsFiles from -o UserKnownHostsFile= in the ssh args (one
+	// option may list several files), ~ expanded.
 	UserKnownHostsFiles []string
-	// ConnectTimeout from -o ConnectTimeout= or ansible_ssh_timeout (0 = unset).
+	// ConnectTimeout from ansible_ssh_timeout/ansible_timeout, else -o
+	// ConnectTimeout= in the ssh args (0 = unset).
 	ConnectTimeout time.Duration
 
 	// Become is ansible_become.

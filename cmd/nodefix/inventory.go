@@ -2,19 +2,117 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodefix/nodefix/internal/exitcode"
+	"github.com/nodefix/nodefix/inventory"
 )
 
-// inventoryCommand is `nodefix inventory` (issue 2).
+// repeatable is a flag that may be given many times, each value kept
+// whole: "-i a,b," is one host list and "-e 'x=1,2'" one assignment, which
+// cli.StringSliceFlag would split at the commas.
+type repeatable []string
+
+func (r *repeatable) Set(v string) error { *r = append(*r, v); return nil }
+func (r *repeatable) String() string     { return strings.Join(*r, " ") }
+
+// inventoryCommand is `nodefix inventory` (issue 2): the inventory as
+// ansible-inventory shows it.
 func inventoryCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "inventory",
-		Usage: "show an inventory as ansible-inventory does",
-		Action: func(*cli.Context) error {
-			return exitcode.With(exitcode.Usage, errors.New("inventory: not implemented yet"))
+		Name:      "inventory",
+		Usage:     "show an inventory as ansible-inventory does",
+		ArgsUsage: "[GROUP]  (with --graph)",
+		Description: "Prints what `ansible-inventory` prints for the same inventory: --list and --host\n" +
+			"as JSON, --graph as a tree. -i may repeat; a directory loads every inventory file\n" +
+			"in it. Exit status 1 when the inventory does not parse, the host is unknown or\n" +
+			"--limit matches nothing.",
+		Flags: []cli.Flag{
+			&cli.GenericFlag{Name: "inventory", Aliases: []string{"i"}, Value: &repeatable{}, Usage: "inventory file, directory or host list (`SOURCE`, repeatable)"},
+			&cli.BoolFlag{Name: "list", Usage: "print all groups and host variables as JSON"},
+			&cli.StringFlag{Name: "host", Usage: "print the variables of `HOST` as JSON"},
+			&cli.BoolFlag{Name: "graph", Usage: "print the group tree (from GROUP, default all)"},
+			&cli.BoolFlag{Name: "vars", Usage: "with --graph, show variables too"},
+			&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "only hosts matching `PATTERN` (Ansible host pattern, @FILE allowed)"},
+			&cli.GenericFlag{Name: "extra-vars", Aliases: []string{"e"}, Value: &repeatable{}, Usage: "extra variables: key=value, JSON/YAML, or @FILE (`VARS`, repeatable)"},
 		},
+		Action: runInventory,
 	}
+}
+
+func runInventory(c *cli.Context) error {
+	usage := func(format string, args ...any) error {
+		return exitcode.With(exitcode.Usage, fmt.Errorf(format, args...))
+	}
+	sources := *c.Generic("inventory").(*repeatable)
+	extra := *c.Generic("extra-vars").(*repeatable)
+	actions := 0
+	for _, set := range []bool{c.Bool("list"), c.IsSet("host"), c.Bool("graph")} {
+		if set {
+			actions++
+		}
+	}
+	if actions != 1 {
+		return usage("inventory: give exactly one of --list, --host HOST or --graph")
+	}
+	if len(sources) == 0 {
+		return usage("inventory: give the inventory with -i FILE (or a directory, or host1,host2,)")
+	}
+	if c.NArg() > 0 && !c.Bool("graph") {
+		return usage("inventory: unexpected argument %q (a GROUP argument goes with --graph)", c.Args().First())
+	}
+	inv, err := inventory.Load(c.Context, sources, inventory.Options{ExtraVars: extra})
+	if err != nil {
+		return exitcode.With(exitcode.Usage, err)
+	}
+	for _, w := range inv.Warnings() {
+		fmt.Fprintf(c.App.ErrWriter, "[WARNING]: %s\n", w)
+	}
+	var limit []*inventory.Host
+	if pat := c.String("limit"); pat != "" {
+		if limit, err = inv.Match(pat); err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+	}
+	var out string
+	switch {
+	case c.Bool("list"):
+		b, err := inv.ListJSON(limit)
+		if err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+		out = string(b)
+	case c.IsSet("host"):
+		name := c.String("host")
+		if limit != nil && !containsHost(limit, name) {
+			return usage("inventory: host %q is not in --limit %q", name, c.String("limit"))
+		}
+		b, err := inv.HostJSON(name)
+		if err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+		out = string(b)
+	default:
+		g, err := inv.Graph(inventory.GraphOptions{Group: c.Args().First(), Vars: c.Bool("vars"), Limit: limit})
+		if err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+		out = g
+	}
+	if _, err := fmt.Fprintln(c.App.Writer, out); err != nil {
+		return errors.New("inventory: writing the output: " + err.Error())
+	}
+	return nil
+}
+
+func containsHost(hs []*inventory.Host, name string) bool {
+	for _, h := range hs {
+		if h.Name() == name {
+			return true
+		}
+	}
+	return false
 }

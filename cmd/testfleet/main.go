@@ -73,7 +73,10 @@ func options(c *cli.Context, detach bool) testfleet.Options {
 }
 
 func up(c *cli.Context) error {
-	if seed := c.String("seed"); seed != "" && seed != "incidents" {
+	switch seed := c.String("seed"); {
+	case seed == "incidents" && c.Int("nodes") < 4:
+		return fmt.Errorf("--seed incidents needs at least 4 nodes (--nodes %d)", c.Int("nodes"))
+	case seed != "" && seed != "incidents":
 		return fmt.Errorf("unknown --seed %q (want incidents)", seed)
 	}
 	dir := c.String("dir")
@@ -83,14 +86,20 @@ func up(c *cli.Context) error {
 	opts := options(c, true)
 	opts.Dir = dir
 	start := time.Now()
+	entries, _ := os.ReadDir(dir)
+	ours := len(entries) == 0 // so a failed start may clean up after itself
 	f, err := testfleet.Start(c.Context, opts)
 	if err != nil {
+		if ours {
+			os.RemoveAll(dir)
+		}
 		return err
 	}
 	fmt.Printf("%d nodes up in %s (%s)\n", len(f.Nodes), time.Since(start).Round(time.Millisecond), f.Dir)
 	if c.String("seed") == "incidents" {
 		if _, err := f.SeedIncidents(c.Context); err != nil {
 			f.Stop(context.Background())
+			os.RemoveAll(dir)
 			return err
 		}
 		fmt.Println("seeded: every node named localhost; node02 rpm database wedged with hung queries; node03 rpm database corrupted; cloned machine-id and iSCSI initiator name")

@@ -81,7 +81,23 @@ func buildBase(ctx context.Context, base, rpmDir, password string, authorizedKey
 		if err := os.WriteFile(keys, authorizedKeys, 0o600); err != nil {
 			return fmt.Errorf("writing %s: %w", keys, err)
 		}
-		for _, p := range []string{filepath.Join(base, home.dir), sshDir, keys} {
+		owned := []string{filepath.Join(base, home.dir), sshDir, keys}
+		// A node's home starts from /etc/skel, not from this machine's
+		// dotfiles: bash reads ~/.bashrc for every command sshd runs, and
+		// a developer's .bashrc (pyenv, nvm …) would cost every ssh
+		// command on every node a second of CPU.
+		for _, dot := range []string{".bashrc", ".profile", ".bash_logout"} {
+			data, err := os.ReadFile(filepath.Join("/etc/skel", dot))
+			if err != nil {
+				continue
+			}
+			path := filepath.Join(base, home.dir, dot)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				return fmt.Errorf("writing %s: %w", path, err)
+			}
+			owned = append(owned, path)
+		}
+		for _, p := range owned {
 			if err := os.Chown(p, home.id, home.id); err != nil {
 				return fmt.Errorf("chown %s: %w", p, err)
 			}

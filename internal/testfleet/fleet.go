@@ -105,6 +105,9 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	if err := checkDirOutsideOverlays(dir); err != nil {
 		return nil, err
 	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("testfleet: fleet directory %s is not empty: remove it, or stop the fleet in it with testfleet down", dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("testfleet: creating %s: %w", dir, err)
 	}

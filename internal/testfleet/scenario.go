@@ -27,7 +27,7 @@ type Incidents struct {
 // node03's database is corrupted, and node04 and the last node are clones.
 func (f *Fleet) SeedIncidents(ctx context.Context) (Incidents, error) {
 	if len(f.Nodes) < 4 {
-		return Incidents{}, fmt.Errorf("testfleet: the incidents need at least 4 nodes, the fleet has %d", len(f.Nodes))
+		return Incidents{}, fmt.Errorf("the incidents need at least 4 nodes, the fleet has %d", len(f.Nodes))
 	}
 	inc := Incidents{
 		Wedged:    f.Nodes[1],

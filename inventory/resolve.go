@@ -1,0 +1,228 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nodefix/nodefix/internal/nodename"
+	"github.com/nodefix/nodefix/internal/pycompat"
+)
+
+// Connection resolves how to reach h from its variables, with Ansible's
+// names and precedence: a legacy ansible_ssh_* name wins over the modern
+// one (ansible_ssh_host over ansible_host), as in Ansible's
+// MAGIC_VARIABLE_MAPPING. ansible_port, ansible_user, the key file and the
+// timeout win over -p/-l/-i/-o in ansible_ssh_common_args and
+// ansible_ssh_extra_args (Ansible passes them first and OpenSSH keeps the
+// first value); among the args the first occurrence wins. A value still
+// holding a Jinja template ({{ or {%) is an error: nodefix does not
+// evaluate Jinja.
+func (inv *Inventory) Connection(h *Host) (Connection, error) {
+	r := resolver{h: h}
+	var c Connection
+
+	conn := r.str("ansible_connection")
+	switch strings.TrimPrefix(conn, "ansible.builtin.") {
+	case "", "ssh", "smart", "paramiko", "paramiko_ssh":
+		c.Type = "ssh"
+	case "local":
+		c.Type = "local"
+	default:
+		r.fail("ansible_connection", "connection type %q is not supported: nodefix connects with ssh or local", conn)
+	}
+	c.Address = r.str("ansible_ssh_host", "ansible_host")
+	if c.Address == "" {
+		c.Address = h.name
+	}
+	c.Port = r.port("ansible_ssh_port", "ansible_port")
+	c.User = r.str("ansible_ssh_user", "ansible_user")
+	c.Password = r.str("ansible_ssh_pass", "ansible_ssh_password", "ansible_password")
+	c.PrivateKeyFile = expandHome(r.str("ansible_ssh_private_key_file", "ansible_private_key_file"))
+	if t, name := r.int("ansible_ssh_timeout", "ansible_timeout"); name != "" {
+		c.ConnectTimeout = time.Duration(t) * time.Second
+	}
+	if name, v := r.lookup("ansible_host_key_checking", "ansible_ssh_host_key_checking"); name != "" {
+		if b, err := ansibleBool(v); err != nil {
+			r.fail(name, "%v", err)
+		} else if !b {
+			c.StrictHostKeyChecking = "no"
+		}
+	}
+	for _, name := range []string{"ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args"} {
+		args := r.str(name)
+		if args == "" {
+			continue
+		}
+		if err := parseSSHArgs(args, &c); err != nil {
+			r.fail(name, "%v", err)
+		}
+	}
+
+	if name, v := r.lookup("ansible_become"); name != "" {
+		b, err := ansibleBool(v)
+		if err != nil {
+			r.fail(name, "%v", err)
+		}
+		c.Become = b
+	}
+	c.BecomeUser = r.str("ansible_become_user")
+	c.BecomeMethod = r.str("ansible_become_method")
+	c.BecomePassword = r.str("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass")
+	if r.err != nil {
+		return Connection{}, r.err
+	}
+	return c, nil
+}
+
+// NodeName is the node name (and OS hostname) the host should carry:
+// nodefix_hostname when set, else a literal K8S_NODENAME, else kubeasz's
+// rule on k8s_nodename and the inventory hostname; validated as
+// Kubernetes validates node names, and no longer than the kernel allows a
+// hostname (64), since nodefix makes it the OS hostname.
+func (inv *Inventory) NodeName(h *Host) (string, error) {
+	r := resolver{h: h}
+	check := func(name, from string) (string, error) {
+		if err := nodename.ValidateHostname(name); err != nil {
+			return "", fmt.Errorf("host %s: %s: %v", h.name, from, err)
+		}
+		return name, nil
+	}
+	if name, _ := r.lookup("nodefix_hostname"); name != "" {
+		v := r.str("nodefix_hostname")
+		if r.err != nil {
+			return "", r.err
+		}
+		return check(v, fmt.Sprintf("nodefix_hostname=%q", v))
+	}
+	if v, ok := h.merged["K8S_NODENAME"].(string); ok && !isTemplate(v) {
+		return check(v, fmt.Sprintf("K8S_NODENAME=%q", v))
+	}
+	k8s := ""
+	if name, v := r.lookup("k8s_nodename"); name != "" && v != nil {
+		if s, ok := v.(string); ok && isTemplate(s) {
+			return "", fmt.Errorf("host %s: variable k8s_nodename is a Jinja template (%q); nodefix does not evaluate Jinja: set nodefix_hostname or a literal k8s_nodename", h.name, s)
+		}
+		k8s = pycompat.Str(v)
+	}
+	name := nodename.Derive(h.name, k8s)
+	from := fmt.Sprintf("node name %q derived from the inventory hostname", name)
+	if k8s != "" {
+		from = fmt.Sprintf("node name %q derived from k8s_nodename=%q", name, k8s)
+	}
+	return check(name, from)
+}
+
+type resolver struct {
+	h   *Host
+	err error
+}
+
+func (r *resolver) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("host %s: variable %s: %s", r.h.name, name, fmt.Sprintf(format, args...))
+	}
+}
+
+// lookup returns the first of names the host has, and its value.
+func (r *resolver) lookup(names ...string) (string, any) {
+	for _, n := range names {
+		if v, ok := r.h.merged[n]; ok {
+			return n, v
+		}
+	}
+	return "", nil
+}
+
+func isTemplate(s string) bool { return strings.Contains(s, "{{") || strings.Contains(s, "{%") }
+
+// str is the first set variable of names as text (Python str() of
+// numbers and booleans, as Ansible's string options convert them).
+func (r *resolver) str(names ...string) string {
+	name, v := r.lookup(names...)
+	if name == "" || v == nil {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		if isTemplate(x) {
+			r.fail(name, "holds a Jinja template (%q); nodefix does not evaluate Jinja: give the literal value (or pass it with -e)", x)
+			return ""
+		}
+		return x
+	case pycompat.Unsafe:
+		return x.Text // !unsafe: literal text, never a template
+	case pycompat.Vault:
+		r.fail(name, "is encrypted with ansible-vault; nodefix does not decrypt vaults: pass the value with -e @decrypted.yml")
+		return ""
+	case []any, map[string]any:
+		r.fail(name, "must be a single value, not %s", pycompat.Repr(v))
+		return ""
+	}
+	return pycompat.Str(v)
+}
+
+func (r *resolver) int(names ...string) (int, string) {
+	name, v := r.lookup(names...)
+	if name == "" || v == nil {
+		return 0, ""
+	}
+	if s, ok := v.(string); ok && isTemplate(s) {
+		r.str(names...)
+		return 0, ""
+	}
+	n, err := pyInt(v)
+	if err != nil {
+		r.fail(name, "must be a whole number, got %s", pycompat.Repr(v))
+		return 0, ""
+	}
+	return n, name
+}
+
+func (r *resolver) port(names ...string) int {
+	p, name := r.int(names...)
+	if name != "" && (p < 1 || p > 65535) {
+		r.fail(name, "port %d is out of range (1-65535)", p)
+	}
+	return p
+}
+
+// ansibleBool is ansible.module_utils.parsing.convert_bool.boolean(strict).
+func ansibleBool(v any) (bool, error) {
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case int:
+		if x == 1 {
+			return true, nil
+		}
+		if x == 0 {
+			return false, nil
+		}
+	case float64:
+		if x == 1 {
+			return true, nil
+		}
+		if x == 0 {
+			return false, nil
+		}
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "y", "yes", "on", "1", "true", "t":
+			return true, nil
+		case "n", "no", "off", "0", "false", "f":
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("%s is not a valid boolean: use true/false, yes/no, on/off or 1/0", pycompat.Repr(v))
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return home + p[1:]
+		}
+	}
+	return p
+}
