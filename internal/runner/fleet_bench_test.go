@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -31,7 +32,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkFleet50 -benchtime 10x ./internal/runner/
 func BenchmarkFleet50(b *testing.B) {
-	f := testfleet.New(b, testfleet.Options{Nodes: 50})
+	f := sharedFleet(b, 50)
 	targets := fleetTargets(f)
 	ctx := context.Background()
 	trueTask := commandTask{name: "true", argv: []string{"true"}}
@@ -50,6 +51,46 @@ func BenchmarkFleet50(b *testing.B) {
 	b.ReportMetric(ms(median(depsTimes)), "nodefix-longhorn-deps-ms")
 	b.ReportMetric(float64(median(trueTimes))/float64(floor), "true/floor")
 	b.ReportMetric(float64(median(depsTimes))/float64(floor), "longhorn-deps/floor")
+}
+
+// The benchmark function runs more than once (b.N grows); the fleet is
+// started once per test binary and stopped by TestMain.
+var benchFleet struct {
+	once sync.Once
+	f    *testfleet.Fleet
+	err  error
+}
+
+func sharedFleet(b *testing.B, nodes int) *testfleet.Fleet {
+	testfleet.Require(b)
+	benchFleet.once.Do(func() {
+		dir, err := os.MkdirTemp("", "nodefix-bench-fleet-")
+		if err != nil {
+			benchFleet.err = err
+			return
+		}
+		start := time.Now()
+		benchFleet.f, benchFleet.err = testfleet.Start(context.Background(), testfleet.Options{Nodes: nodes, Dir: dir})
+		b.Logf("fleet of %d nodes started in %v", nodes, time.Since(start).Round(time.Millisecond))
+	})
+	if benchFleet.err != nil {
+		b.Fatal(benchFleet.err)
+	}
+	return benchFleet.f
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if f := benchFleet.f; f != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := f.Stop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the benchmark fleet:", err)
+			code = 1
+		}
+		cancel()
+		os.RemoveAll(f.Dir)
+	}
+	os.Exit(code)
 }
 
 func fleetTargets(f *testfleet.Fleet) []runner.Target {

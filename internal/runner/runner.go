@@ -272,6 +272,9 @@ func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 	}
 	res = Result{Start: time.Now(), Hosts: make([]HostResult, len(targets))}
 	defer func() { res.Duration = time.Since(res.Start) }()
+	for i, t := range targets {
+		res.Hosts[i] = HostResult{Name: t.Host.Name, NotRun: true}
+	}
 	if opts.Precheck != nil {
 		if err := opts.Precheck(ctx); err != nil {
 			res.PrecheckErr = err
@@ -282,7 +285,6 @@ func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 	sem := make(chan struct{}, opts.Forks)
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		res.Hosts[i] = HostResult{Name: t.Host.Name, NotRun: true}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():

@@ -330,6 +330,9 @@ func TestPrecheckRefusesBeforeAnyHost(t *testing.T) {
 	if res.ExitCode() != exitcode.Usage || !strings.Contains(res.Err().Error(), "worker-1") {
 		t.Errorf("exit %d err %v", res.ExitCode(), res.Err())
 	}
+	if h := res.Hosts[0]; h.Name != "a" || h.Status() != HostNotRun {
+		t.Errorf("host %q %s, want a not_run", h.Name, h.Status())
+	}
 }
 
 func TestExitCodes(t *testing.T) {

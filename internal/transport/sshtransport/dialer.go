@@ -173,8 +173,10 @@ func (d *Dialer) Dial(ctx context.Context, name string, c inventory.Connection) 
 	if err != nil {
 		return fail(err)
 	}
+	host, port, _ := net.SplitHostPort(target.addr)
+	portNum, _ := strconv.Atoi(port)
 	gc := &goph.Client{Client: client, Config: &goph.Config{
-		User: target.user, Addr: target.addr, Auth: auth,
+		User: target.user, Addr: host, Port: uint(portNum), Auth: auth,
 	}}
 	return newConn(name, gc, become, d.opts, warnings), nil
 }

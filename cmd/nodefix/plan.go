@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nodefix/nodefix/internal/runner"
+	"github.com/nodefix/nodefix/internal/transport"
+	"github.com/nodefix/nodefix/inventory"
+	"github.com/nodefix/nodefix/tasks"
+)
+
+// runPlan is what the inventory says to do, checked before any host is
+// touched.
+type runPlan struct {
+	targets  []runner.Target
+	precheck func(ctx context.Context) error
+	warnings []string
+}
+
+// plan loads the inventory and resolves every matched host's connection
+// and node name. Every problem found is reported at once (exit code 1).
+func plan(ctx context.Context, o runOptions) (runPlan, error) {
+	var p runPlan
+	sources := o.sources
+	if len(sources) == 0 && o.connection == "local" {
+		// Ansible's implicit localhost: `nodefix run --connection local`
+		// on the node itself needs no inventory (-e nodefix_hostname=...).
+		sources = []string{"localhost,"}
+	}
+	if len(sources) == 0 {
+		return p, errors.New("no inventory: give -i INVENTORY (a file, a directory or host1,host2,), or --connection local to run on this machine")
+	}
+	inv, err := inventory.Load(ctx, sources, inventory.Options{ExtraVars: o.extraVars})
+	if err != nil {
+		return p, err
+	}
+	p.warnings = inv.Warnings()
+	pattern := o.limit
+	if pattern == "" {
+		pattern = "all"
+	}
+	hosts, err := inv.Match(pattern)
+	if err != nil {
+		return p, fmt.Errorf("--limit %q: %w", pattern, err)
+	}
+	if len(hosts) == 0 {
+		return p, fmt.Errorf("no host matches --limit %q in %s", pattern, strings.Join(sources, ", "))
+	}
+	if o.connection == "local" && len(hosts) > 1 {
+		return p, fmt.Errorf("--connection local runs on this machine, but %d hosts match: limit the run to this host (-l NAME)", len(hosts))
+	}
+	renames := hostnameTaskRenames(o)
+	var problems []string
+	for _, h := range hosts {
+		conn, err := inv.Connection(h)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if o.connection != "" {
+			conn.Type = o.connection
+			if conn.Type != "local" {
+				conn.Type = "ssh"
+			}
+		}
+		if _, err := transport.BecomeFor(conn, o.become); err != nil {
+			problems = append(problems, fmt.Sprintf("host %s: %v", h.Name(), err))
+		}
+		target := runner.Target{Host: tasks.Host{Name: h.Name()}, Conn: conn}
+		if name, err := inv.NodeName(h); err == nil {
+			target.Host.TargetHostname = name
+		}
+		p.targets = append(p.targets, target)
+	}
+	if len(problems) > 0 {
+		return p, errors.New(strings.Join(problems, "\n"))
+	}
+	if renames {
+		p.precheck = fleetHostnamePrecheck(inv)
+	}
+	return p, nil
+}
+
+// hostnameTaskRenames: the hostname task will rename hosts in this run, so
+// the fleet's names must be checked first.
+func hostnameTaskRenames(o runOptions) bool {
+	if o.cfg.KeepHostname {
+		return false
+	}
+	for _, n := range o.taskNames {
+		if n == tasks.NameHostname {
+			return true
+		}
+	}
+	return false
+}
+
+// fleetHostnamePrecheck checks the target names of every host of the
+// inventory, not only the --limit'ed ones: a host outside the limit still
+// owns its name.
+func fleetHostnamePrecheck(inv *inventory.Inventory) func(context.Context) error {
+	return func(context.Context) error {
+		var hosts []tasks.Host
+		var invalid []string
+		for _, h := range inv.Hosts() {
+			name, err := inv.NodeName(h)
+			if err != nil {
+				invalid = append(invalid, err.Error())
+				continue
+			}
+			hosts = append(hosts, tasks.Host{Name: h.Name(), TargetHostname: name})
+		}
+		err := tasks.CheckFleetHostnames(hosts)
+		if len(invalid) == 0 {
+			return err
+		}
+		msg := "hostname: refusing to rename any host:\n  " + strings.Join(invalid, "\n  ")
+		if err != nil {
+			msg += "\n" + err.Error()
+		}
+		return errors.New(msg)
+	}
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/nodefix/nodefix/internal/exitcode"
+)
+
+// Bad options stop before anything runs, with exit code 1 and a message
+// that says what to do.
+func TestRunRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "no inventory"},
+		{[]string{"run", "-i", "a,b,", "--tasks", "hostname,nope"}, `unknown task "nope"`},
+		{[]string{"run", "-i", "a,b,", "-f", "0"}, "--forks 0"},
+		{[]string{"run", "-i", "a,b,", "-T", "soon"}, "--timeout"},
+		{[]string{"run", "-i", "a,b,", "--connection", "winrm"}, "ssh or local"},
+		{[]string{"run", "-i", "a,b,", "--connection", "local", "--tasks", "longhorn-deps"}, "--connection local runs on this machine"},
+		{[]string{"run", "-i", "a,b,", "-l", "nomatch"}, "nomatch"},
+		{[]string{"run", "-i", "a,b,", "-e", `{"ansible_become": true, "ansible_become_method": "su"}`}, `become method "su" is not supported`},
+		{[]string{"check", "-i", "a,b,", "extra"}, `unexpected argument "extra"`},
+		{[]string{"run", "-i", "/nonexistent/inventory"}, "/nonexistent/inventory"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"nodefix"}, tc.args...), strings.NewReader(""), &stdout, &stderr)
+			if code != exitcode.Usage {
+				t.Errorf("exit %d, want %d", code, exitcode.Usage)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout %q: nothing should have run", stdout.String())
+			}
+		})
+	}
+}
