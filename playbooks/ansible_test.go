@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodefix/nodefix/internal/nodename"
 	"github.com/nodefix/nodefix/internal/testfleet"
 	"github.com/nodefix/nodefix/tasks"
 )
@@ -239,10 +240,7 @@ func rpmTasksReal(t *testing.T, n tasks.Node) bool {
 // kubeaszName is kubeasz's K8S_NODENAME, for the expectations only (the
 // playbooks take it from Ansible, never from this).
 func kubeaszName(inventoryHostname, k8sNodename string) string {
-	if k8sNodename != "" {
-		return strings.ToLower(strings.ReplaceAll(k8sNodename, "_", "-"))
-	}
-	return "k8s-" + strings.ReplaceAll(inventoryHostname, ".", "-")
+	return nodename.Derive(inventoryHostname, k8sNodename)
 }
 
 func localhostNames(int) string { return "localhost" }
