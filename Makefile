@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 
-.PHONY: all build test lint deps demo bench bench-inventory dist clean
+.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library
 
 all: build
 
@@ -35,7 +35,7 @@ deps:
 	bash .ci/install-deps
 
 clean:
-	rm -rf $(BIN) dist bench-results
+	rm -rf $(BIN) dist bench-results playbooks/library/nodefix
 
 # A simulated fleet of 6 real sshd nodes broken as in the incidents:
 # checked, fixed, fixed again with nothing changed; torn down at the end.
@@ -51,3 +51,10 @@ dist:
 		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/nodefix-$$os-$$arch ./cmd/nodefix || exit 1; \
 	done
 	cd dist && sha256sum nodefix-* > SHA256SUMS
+
+# The Ansible binary module: playbooks/remediate.yml and
+# kubeasz-post-install.yml find it in their library/ directory under the
+# module name nodefix. Static, for this machine's architecture (which every
+# node must share; a mixed fleet uses remediate-command.yml and `make dist`).
+playbooks-library:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o playbooks/library/nodefix ./cmd/nodefix
