@@ -21,7 +21,6 @@ import (
 
 	"github.com/nodefix/nodefix/internal/nodename"
 	"github.com/nodefix/nodefix/internal/testfleet"
-	"github.com/nodefix/nodefix/tasks"
 )
 
 // requireAnsible skips (or, under NODEFIX_FLEET=required, fails) without
@@ -217,24 +216,6 @@ func describeAll(t *testing.T, f *testfleet.Fleet) map[string]testfleet.State {
 		}
 	}
 	return states
-}
-
-// rpmTasksReal reports whether the rpm-queries and rpmdb tasks are
-// implemented (issue 6): until they are, they answer "skipped, not
-// implemented yet", and the assertions on hung queries and corrupted
-// databases stay off. Asked in check mode on a node, so nothing changes.
-func rpmTasksReal(t *testing.T, n tasks.Node) bool {
-	t.Helper()
-	cfg := tasks.DefaultConfig()
-	cfg.Check = true
-	for _, task := range []tasks.Task{tasks.RPMQueries{}, tasks.RPMDB{}} {
-		o := task.Apply(context.Background(), n, tasks.Host{Name: "probe"}, cfg)
-		if o.Status == tasks.StatusSkipped && strings.Contains(o.Msg, "not implemented") {
-			t.Logf("%s is not implemented yet: its assertions are off", task.Name())
-			return false
-		}
-	}
-	return true
 }
 
 // kubeaszName is kubeasz's K8S_NODENAME, for the expectations only (the

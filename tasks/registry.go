@@ -95,7 +95,12 @@ func DefaultConfig() Config {
 		// The backup of the latest repair and two before it: enough to go
 		// back past a repair that "succeeded" on an already damaged
 		// database, small next to an rpm database (tens of MiB).
-		RPMBackupKeep:       3,
+		RPMBackupKeep: 3,
+		// A transaction that was waiting behind hung queries (the wedged
+		// database of the incident) finishes within seconds once
+		// rpm-queries has ended them; a longer hold is a real transaction
+		// the operator should let finish.
+		RPMLockWait:         15 * time.Second,
 		CommandTimeout:      2 * time.Minute,
 		LonghornExecutables: []string{"iscsiadm", "mount.nfs", "cryptsetup", "dmsetup"},
 	}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 )
 
 // RPMDB makes sure the rpm database opens and verifies, and rebuilds it
@@ -62,14 +63,19 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 		out.Msg = "rpm is not installed on this host (no rpm on PATH): no rpm database to check"
 		return out
 	}
+	if !cfg.Check {
+		if snap, err = waitForHolders(ctx, node, cfg, snap); err != nil {
+			return Failed(NameRPMDB, "%v", err)
+		}
+	}
 	facts, skip := dbFactsOf(snap, cfg.RPMBackupDir)
 	if skip != nil {
 		return *skip
 	}
 	out.Details = map[string]any{"backend": facts.backend, "dbpath": facts.dbpath}
-	if refusal := transactionHolders(snap); len(refusal) > 0 {
-		out.Details["holders"] = refusal
-		return t.refuse(out, refusal)
+	if holders := transactionHolders(snap); len(holders) > 0 {
+		out.Details["holders"] = holders
+		return t.refuse(out, holders, cfg.Check)
 	}
 
 	health, err := checkHealth(ctx, node, cfg, snap.HaveTimeout, "")
@@ -228,10 +234,42 @@ var idleDaemons = map[string]bool{
 	"packagekitd": true, "rpm-ostreed": true, "dnfdaemon-system": true, "dnf5daemon-server": true,
 }
 
-func (RPMDB) refuse(out Outcome, holders []dbHolder) Outcome {
+// waitForHolders lists the node again, every half second, until no
+// process holds the database or cfg.RPMLockWait has passed, and returns
+// the last listing.
+func waitForHolders(ctx context.Context, node Node, cfg Config, snap *rpmSnapshot) (*rpmSnapshot, error) {
+	deadline := time.Now().Add(cfg.RPMLockWait)
+	for len(transactionHolders(snap)) > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the rpm database to be released: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+		var err error
+		if snap, err = takeSnapshot(ctx, node, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return snap, nil
+}
+
+// refuse reports the processes holding the database. A run fails: it
+// waited (RPMLockWait) and still cannot judge the database. Check mode
+// skips, since the run may well find the database free: a transaction
+// waiting behind hung queries finishes once rpm-queries has ended them.
+func (RPMDB) refuse(out Outcome, holders []dbHolder, check bool) Outcome {
 	var parts []string
 	for _, h := range holders {
 		parts = append(parts, fmt.Sprintf("pid %d (%s): %s", h.PID, h.Command, h.Why))
+	}
+	if check {
+		out.Status = StatusSkipped
+		out.Msg = fmt.Sprintf("cannot check the rpm database now, another process holds it: %s; a run waits for it to finish",
+			strings.Join(parts, "; "))
+		// A warning too, so that Ansible (which shows no message of a
+		// task that did not fail) shows it.
+		out.Warnings = append(out.Warnings, out.Msg)
+		return out
 	}
 	out.Status = StatusFailed
 	out.Msg = fmt.Sprintf("refusing to check or repair the rpm database while another process holds it: %s; run again when it has finished",

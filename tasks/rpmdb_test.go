@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -115,6 +116,27 @@ func TestRPMDBApply(t *testing.T) {
 			},
 			status: StatusFailed, msg: []string{"refusing", "pid 20 (rpm -Uvh kernel.rpm): holds the transaction lock /var/lib/rpm/.rpm.lock"},
 			ran: map[string]int{"rpm -qa": 0, "rpm --verifydb": 0},
+		},
+		{
+			name: "transaction lock held in check mode: skipped, nothing run",
+			cfg:  func(c *Config) { c.Check = true },
+			node: func(t *testing.T) *fakeNode {
+				s := withLock(sqliteSnap(q(20, 1, 30, "rpm", "-Uvh", "kernel.rpm")), fmt.Sprintf(lockTxWrite, 1, 20))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
+			},
+			status: StatusSkipped, msg: []string{"cannot check the rpm database now", "pid 20 (rpm -Uvh kernel.rpm)", "a run waits"},
+			warn: "cannot check the rpm database now",
+			ran:  map[string]int{"rpm-snapshot": 1, "rpm -qa": 0, "rpm --verifydb": 0},
+		},
+		{
+			name: "transaction lock held: waited for, then refused",
+			cfg:  func(c *Config) { c.RPMLockWait = 1200 * time.Millisecond },
+			node: func(t *testing.T) *fakeNode {
+				s := withLock(sqliteSnap(q(20, 1, 30, "rpm", "-Uvh", "kernel.rpm")), fmt.Sprintf(lockTxWrite, 1, 20))
+				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes())))
+			},
+			status: StatusFailed, msg: []string{"refusing", "pid 20"},
+			ran: map[string]int{"rpm-snapshot": 4, "rpm -qa": 0},
 		},
 		{
 			name: "live yum.pid: refused",
@@ -353,6 +375,7 @@ func TestRPMDBApply(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := DefaultConfig()
+			cfg.RPMLockWait = 0 // a fake holder never lets go
 			if c.cfg != nil {
 				c.cfg(&cfg)
 			}

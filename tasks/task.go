@@ -103,6 +103,9 @@ type Config struct {
 	RPMBackupDir string
 	// RPMBackupKeep: how many backups rpmdb keeps.
 	RPMBackupKeep int
+	// RPMLockWait: how long rpmdb waits for a process holding the
+	// database (a transaction) to finish before it refuses.
+	RPMLockWait time.Duration
 	// CommandTimeout bounds every single command a task runs.
 	CommandTimeout time.Duration
 
