@@ -105,6 +105,9 @@ func (h *Human) TaskDone(host string, o tasks.Outcome) {
 	word, color := statusWord(o.Status)
 	h.line(color, fmt.Sprintf("%s: [%s] => %s", word, host, o.Task), o.Msg)
 	for _, w := range o.Warnings {
+		if w == o.Msg {
+			continue // a task repeats its message as a warning for Ansible, which hides messages
+		}
 		h.warning(fmt.Sprintf("[%s] %s: %s", host, o.Task, w))
 	}
 	if h.opts.Diff && o.Diff != nil {
