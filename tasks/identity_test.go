@@ -36,19 +36,21 @@ func TestCheckFleetHostnames(t *testing.T) {
 			name: "invalid names are refused with host and value, with the conflicts",
 			hosts: []Host{
 				{Name: "a", TargetHostname: "-bad"}, {Name: "b", TargetHostname: ""},
-				{Name: "c", TargetHostname: strings.Repeat("x", 65)}, {Name: "d", TargetHostname: "a..b"},
+				{Name: "c", TargetHostname: strings.Repeat("x", 40) + "." + strings.Repeat("x", 24)}, {Name: "d", TargetHostname: "a..b"},
 				{Name: "e", TargetHostname: "Upper"}, {Name: "f", TargetHostname: "n"}, {Name: "g", TargetHostname: "n"},
 			},
 			wantConflicts: []HostnameConflict{{Name: "n", Hosts: []string{"f", "g"}}},
 			wantInvalid:   []string{"a", "b", "c", "d", "e"},
-			wantInMsg:     []string{`host a: hostname "-bad"`, "host b: empty hostname", "host c:", "at most 64", `host d: hostname "a..b"`},
+			wantInMsg: []string{`host a: node name "-bad": label "-bad" must start and end with a letter or digit`, "host b: node name is empty",
+				"host c:", "is 65 characters long; as a hostname the kernel allows at most 64", `host d: node name "a..b" has an empty label`,
+				`host e: node name "Upper" has the upper-case letter 'U'`},
 		},
 		{
 			name:  "a part longer than 63 characters",
 			hosts: []Host{{Name: "a", TargetHostname: strings.Repeat("y", 64)}},
 			// 64 bytes fits the kernel but not a DNS label.
 			wantInvalid: []string{"a"},
-			wantInMsg:   []string{"longer than 63"},
+			wantInMsg:   []string{`label 1 ("` + strings.Repeat("y", 64) + `") is 64 characters long; at most 63 are allowed`},
 		},
 	}
 	for _, tc := range tests {

@@ -238,7 +238,7 @@ func TestCheckNames(t *testing.T) {
 		{name: "kubeasz's collision", names: map[string]string{"10.0.0.4": "worker-01", "10.0.0.5": "worker-01", "10.0.0.1": "master-01"},
 			wantMsg: []string{`hosts 10.0.0.4, 10.0.0.5 would all be named "worker-01"`}, conflicts: 1},
 		{name: "invalid and empty names", names: map[string]string{"a": "Worker_01", "b": "", "c": "ok-1"},
-			wantMsg: []string{`host a: hostname "Worker_01" is not a valid node name`, "host b: empty hostname"}, invalid: 2},
+			wantMsg: []string{`host a: node name "Worker_01" has the upper-case letter 'W'`, "host b: node name is empty"}, invalid: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
