@@ -6,6 +6,7 @@
 //	testfleet status --dir DIR
 //	testfleet down --dir DIR
 //	testfleet demo [--nodes 6] [--nodefix bin/nodefix]
+//	testfleet bench [--runs 3] [--nodefix bin/nodefix] [--out bench-results/bench.md]
 package main
 
 import (
@@ -59,6 +60,17 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "nodefix", Value: "bin/nodefix", Usage: "the nodefix binary to run"},
 				},
 				Action: demo,
+			},
+			{
+				Name:  "bench",
+				Usage: "make bench: nodefix against a hand-written Ansible playbook, the SSH floor, and its own cost at 10-1,000 hosts",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "nodefix", Value: "bin/nodefix", Usage: "the nodefix binary to measure"},
+					&cli.StringFlag{Name: "playbook", Value: "playbooks/bench/handwritten.yml", Usage: "the hand-written playbook Ansible runs"},
+					&cli.IntFlag{Name: "runs", Value: 3, Usage: "runs per figure (the median is reported)"},
+					&cli.StringFlag{Name: "out", Value: "bench-results/bench.md", Usage: "where the results table is written"},
+				},
+				Action: bench,
 			},
 		},
 	}

@@ -151,7 +151,8 @@ type Wedge struct {
 //  2. a query (`rpm -qa` with a wide --qf) whose output nobody reads
 //     blocks writing to its pipe while it holds the shared lock — the
 //     hung query;
-//  3. a transaction (`rpm -i --justdb` of PendingUpdateRPM) takes the
+//  3. a transaction (`rpm -i --justdb --replacepkgs` of PendingUpdateRPM,
+//     so that it waits again once an earlier wedge has installed it) takes the
 //     transaction lock and sqlite's pending lock, and waits for the
 //     reader;
 //  4. from then on every new rpm query waits behind the pending lock:
@@ -165,8 +166,12 @@ func (n *Node) WedgeRPMDB(ctx context.Context, fleet *Fleet) (Wedge, error) {
 	}
 	var w Wedge
 	// The reader's output goes to a consumer that never reads it.
-	out, err := n.Sh(ctx, `mkfifo /run/nodefix-wedge
+	// A wedge seeded before (and healed since) leaves its fifo and the
+	// consumer behind: replace both, so that seeding repeats (make bench).
+	out, err := n.Sh(ctx, `[ -f /run/nodefix-wedge.pid ] && kill "$(cat /run/nodefix-wedge.pid)" 2>/dev/null
+rm -f /run/nodefix-wedge && mkfifo /run/nodefix-wedge
 sleep 86400 </run/nodefix-wedge >/dev/null 2>&1 &
+echo $! >/run/nodefix-wedge.pid
 rpm -qa --qf '%{NAME}%-70000{VERSION}
 ' >/run/nodefix-wedge 2>/dev/null </dev/null &
 echo $!`)
@@ -179,7 +184,7 @@ echo $!`)
 	if err := n.waitLockMode(ctx, w.ReaderPID, "/var/lib/rpm/rpmdb.sqlite", "READ"); err != nil {
 		return w, err
 	}
-	if w.WriterPID, err = n.StartProcess(ctx, "rpm", "-i", "--justdb", "--nodeps", fleet.PendingUpdateRPM); err != nil {
+	if w.WriterPID, err = n.StartProcess(ctx, "rpm", "-i", "--justdb", "--nodeps", "--replacepkgs", fleet.PendingUpdateRPM); err != nil {
 		return w, err
 	}
 	return w, n.waitLock(ctx, w.WriterPID, "/var/lib/rpm/.rpm.lock")

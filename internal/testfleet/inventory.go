@@ -12,8 +12,8 @@ import (
 // kubeasz's example/hosts.multi-node does). Node 1 is the master, every
 // node is a worker, as on a small kubeasz cluster.
 func (f *Fleet) writeInventories() error {
-	if err := os.WriteFile(f.InventoryYAML, []byte(f.yamlInventory()), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", f.InventoryYAML, err)
+	if err := f.WriteYAMLInventory(f.InventoryYAML, f.InventoryHosts(f.Nodes)); err != nil {
+		return err
 	}
 	if err := os.WriteFile(f.InventoryINI, []byte(f.iniInventory()), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", f.InventoryINI, err)
@@ -38,9 +38,37 @@ func (f *Fleet) sshCommonArgs(n *Node) string {
 	return args
 }
 
+// InventoryHost is one host of an inventory written for the fleet: an
+// inventory name, the node it connects to and the k8s_nodename it asks
+// for. Several hosts may share a node (make bench's 1,000-host inventory
+// on 100 nodes).
+type InventoryHost struct {
+	Name        string
+	Node        *Node
+	K8sNodename string
+}
+
+// InventoryHosts are nodes as the fleet's own YAML inventory names them.
+func (f *Fleet) InventoryHosts(nodes []*Node) []InventoryHost {
+	hosts := make([]InventoryHost, len(nodes))
+	for i, n := range nodes {
+		hosts[i] = InventoryHost{Name: n.Name, Node: n, K8sNodename: n.K8sNodename}
+	}
+	return hosts
+}
+
+// WriteYAMLInventory writes hosts as a YAML inventory with the fleet's
+// connection settings: the first host is the master, every host a worker.
+func (f *Fleet) WriteYAMLInventory(path string, hosts []InventoryHost) error {
+	if err := os.WriteFile(path, []byte(f.yamlInventory(hosts)), 0o644); err != nil {
+		return fmt.Errorf("writing inventory %s: %w", path, err)
+	}
+	return nil
+}
+
 // hostVars are a node's own inventory variables beyond ansible_host.
-func (f *Fleet) hostVars(n *Node) [][2]string {
-	vars := [][2]string{{"k8s_nodename", n.K8sNodename}}
+func (f *Fleet) hostVars(n *Node, k8sNodename string) [][2]string {
+	vars := [][2]string{{"k8s_nodename", k8sNodename}}
 	if n.Port != 22 {
 		vars = append(vars, [2]string{"ansible_port", strconv.Itoa(n.Port)})
 	}
@@ -50,20 +78,20 @@ func (f *Fleet) hostVars(n *Node) [][2]string {
 	return vars
 }
 
-func (f *Fleet) yamlInventory() string {
+func (f *Fleet) yamlInventory(hosts []InventoryHost) string {
 	var b strings.Builder
 	b.WriteString("# nodefix simulated fleet (internal/testfleet)\nall:\n  vars:\n")
 	for _, kv := range f.connectionVars() {
 		fmt.Fprintf(&b, "    %s: %s\n", kv[0], strconv.Quote(kv[1]))
 	}
 	b.WriteString("  children:\n    kube_master:\n      hosts:\n")
-	if len(f.Nodes) > 0 {
-		fmt.Fprintf(&b, "        %s:\n", f.Nodes[0].Name)
+	if len(hosts) > 0 {
+		fmt.Fprintf(&b, "        %s:\n", hosts[0].Name)
 	}
 	b.WriteString("    kube_node:\n      hosts:\n")
-	for _, n := range f.Nodes {
-		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", n.Name, n.Addr)
-		for _, kv := range f.hostVars(n) {
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", h.Name, h.Node.Addr)
+		for _, kv := range f.hostVars(h.Node, h.K8sNodename) {
 			fmt.Fprintf(&b, "          %s: %s\n", kv[0], strconv.Quote(kv[1]))
 		}
 	}
@@ -75,7 +103,7 @@ func (f *Fleet) iniInventory() string {
 	b.WriteString("# nodefix simulated fleet (internal/testfleet), kubeasz style\n")
 	host := func(n *Node) string {
 		line := n.Addr
-		for _, kv := range f.hostVars(n) {
+		for _, kv := range f.hostVars(n, n.K8sNodename) {
 			line += fmt.Sprintf(" %s='%s'", kv[0], kv[1])
 		}
 		return line + "\n"

@@ -2,7 +2,9 @@ package testfleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 )
 
 // Incidents describes what SeedIncidents broke, for the demo to show and
@@ -54,4 +56,46 @@ func (f *Fleet) SeedIncidents(ctx context.Context) (Incidents, error) {
 		}
 	}
 	return inc, nil
+}
+
+// SeedIncidentsAtScale breaks nodes as the incidents broke a large
+// cluster, for benchmarks: every node is called "localhost", and in every
+// ten nodes the second has a wedged rpm database with 12 queries piled up
+// behind it and the third a corrupted one. It may be called again after
+// the nodes were fixed (or half fixed), so that every timed run starts
+// from the same broken fleet. Nodes are seeded a few at a time.
+func (f *Fleet) SeedIncidentsAtScale(ctx context.Context, nodes []*Node) error {
+	var (
+		errs    = make([]error, len(nodes))
+		wg      sync.WaitGroup
+		limiter = make(chan struct{}, 8)
+	)
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			limiter <- struct{}{}
+			defer func() { <-limiter }()
+			errs[i] = f.seedAtScale(ctx, i, n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (f *Fleet) seedAtScale(ctx context.Context, i int, n *Node) error {
+	if err := n.SetHostname(ctx, "localhost"); err != nil {
+		return err
+	}
+	switch i % 10 {
+	case 1:
+		if _, err := n.WedgeRPMDB(ctx, f); err != nil {
+			return err
+		}
+		_, err := n.StartRPMQueries(ctx, 12)
+		return err
+	case 2:
+		return n.CorruptRPMDB(ctx)
+	}
+	return nil
 }
