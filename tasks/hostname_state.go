@@ -37,22 +37,24 @@ type hostState struct {
 	ManageEtcHosts   bool
 }
 
-const hostnameGatherScript = `s kernel cat /proc/sys/kernel/hostname
-s etc_hostname cat /etc/hostname
-s etc_hostname_path readlink -f /etc/hostname
-s hosts cat /etc/hosts
-s hosts_path readlink -f /etc/hosts
+const hostnameGatherScript = `nfsmounts() { __f=1; while IFS= read -r __l; do case $__l in *' - nfs '*|*' - nfs4 '*) printf '%s\n' "$__l"; __f=0;; esac; done </proc/self/mountinfo; return $__f; }
+resolve() { if [ -L "$1" ]; then readlink -f "$1"; else [ -e "$1" ] && printf '%s\n' "$1"; fi; }
+s kernel cat1 /proc/sys/kernel/hostname
+s etc_hostname cat1 /etc/hostname
+s etc_hostname_path resolve /etc/hostname
+s hosts cat1 /etc/hosts
+s hosts_path resolve /etc/hosts
 s systemd test -d /run/systemd/system
 s hostnamectl command -v hostnamectl
-s machine_id cat /etc/machine-id
-s nfs_identifier cat ` + nfsIdentifierPath + `
-s nfs4_unique_id cat ` + nfsUniqueIDPath + `
-s nfs_mounts grep -E ' - nfs4? ' /proc/self/mountinfo
-s iscsi_initiator cat /etc/iscsi/initiatorname.iscsi
-s nfs_conf cat ` + nfsModprobeConf + `
-s nfs_state cat ` + nfsStatePath + `
+s machine_id cat1 /etc/machine-id
+s nfs_identifier cat1 ` + nfsIdentifierPath + `
+s nfs4_unique_id cat1 ` + nfsUniqueIDPath + `
+s nfs_mounts nfsmounts
+s iscsi_initiator cat1 /etc/iscsi/initiatorname.iscsi
+s nfs_conf cat1 ` + nfsModprobeConf + `
+s nfs_state cat1 ` + nfsStatePath + `
 s cloud_init test -f /etc/cloud/cloud.cfg
-s cloud_cfg cat /etc/cloud/cloud.cfg /etc/cloud/cloud.cfg.d/*.cfg
+s cloud_cfg catn /etc/cloud/cloud.cfg /etc/cloud/cloud.cfg.d/*.cfg
 `
 
 // gatherHostState reads everything the task decides on in one round trip.

@@ -23,22 +23,28 @@ import (
 // snapshotScript prints NUL-separated records: a marker "=name" followed by
 // that section's items. grep -H -z prints every NUL-terminated word of
 // every /proc/PID/cmdline as "PID/cmdline:word", keeping argv's word
-// boundaries, and every stat file whole, in one process each; a pid that
-// exits mid-scan is simply missing (its error goes to /dev/null).
+// boundaries, and every stat file whole; a pid that exits mid-scan is
+// simply missing (its error goes to /dev/null).
+//
+// It starts as few programs as it can (rpm, stat, getconf, grep): on a
+// VM, starting a program costs milliseconds, and this listing runs on
+// every host twice per run. Files are read with the shell's own read,
+// command -v prints straight into the record instead of through $(…).
 const snapshotScript = `LC_ALL=C; export LC_ALL
 rec() { printf '=%s\0' "$1"; }
 val() { printf '%s\0' "$1"; }
-cd /proc || exit 97
+` + readFuncs + `cd /proc || exit 97
 rec self; val "$$"
-rpm=$(command -v rpm 2>/dev/null) || rpm=
-rec rpm; val "$rpm"
-t=$(command -v timeout 2>/dev/null) || t=
-rec timeout; val "$t"
-d=$(command -v dpkg 2>/dev/null) || d=
-rec dpkg; val "$d"
-if [ -n "$rpm" ]; then
-	dbpath=$("$rpm" --eval '%{_dbpath}' 2>/dev/null)
-	backend=$("$rpm" --eval '%{_db_backend}' 2>/dev/null)
+rec rpm; command -v rpm 2>/dev/null; printf '\0'
+rec timeout; command -v timeout 2>/dev/null; printf '\0'
+rec dpkg; command -v dpkg 2>/dev/null; printf '\0'
+if command -v rpm >/dev/null 2>&1; then
+	nl='
+'
+	out=$(rpm --eval '%{_dbpath}' --eval '%{_db_backend}' 2>/dev/null)
+	dbpath=${out%%"$nl"*}
+	backend=${out#*"$nl"}
+	[ "$backend" = "$out" ] && backend=
 	rec dbpath; val "$dbpath"
 	rec backend; val "$backend"
 	if [ -n "$dbpath" ] && [ -d "$dbpath" ]; then
@@ -56,14 +62,12 @@ if [ -n "$rpm" ]; then
 	fi
 fi
 for f in /var/run/yum.pid /run/yum.pid /var/lib/dnf/rpmdb_lock.pid /run/zypp.pid; do
-	if [ -f "$f" ]; then rec pidfile; val "$f"; head -c 32 "$f" 2>/dev/null; printf '\0'; fi
+	if [ -f "$f" ]; then rec pidfile; val "$f"; read -r __p <"$f"; val "$__p"; fi
 done
-rec uptime; cat /proc/uptime; printf '\0'
-rec clk; getconf CLK_TCK; printf '\0'
-rec page; getconf PAGESIZE; printf '\0'
-rec stat; grep -a -H -z '' [0-9]*/stat 2>/dev/null
-rec cmdline; grep -a -H -z '' [0-9]*/cmdline 2>/dev/null
-rec locks; cat /proc/locks; printf '\0'
+rec uptime; cat1 /proc/uptime; printf '\0'
+rec getconf; getconf -a 2>/dev/null | grep -E '^(CLK_TCK|PAGESIZE) ' || printf 'CLK_TCK %s\nPAGESIZE %s\n' "$(getconf CLK_TCK)" "$(getconf PAGESIZE)"; printf '\0'
+rec proc; grep -a -H -z '' [0-9]*/stat [0-9]*/cmdline 2>/dev/null
+rec locks; cat1 /proc/locks; printf '\0'
 rec end
 `
 
@@ -206,7 +210,7 @@ func parseSnapshot(out []byte) (*rpmSnapshot, error) {
 		case "self":
 			snap.Self, _ = strconv.Atoi(next(&i))
 		case "rpm":
-			snap.RPMPath = next(&i)
+			snap.RPMPath = strings.TrimSpace(next(&i))
 		case "timeout":
 			snap.HaveTimeout = next(&i) != ""
 		case "dpkg":
@@ -234,29 +238,40 @@ func parseSnapshot(out []byte) (*rpmSnapshot, error) {
 			if len(fields) > 0 {
 				uptime, _ = strconv.ParseFloat(fields[0], 64)
 			}
+		case "getconf":
+			for _, line := range strings.Split(next(&i), "\n") {
+				switch f := strings.Fields(line); {
+				case len(f) == 2 && f[0] == "CLK_TCK":
+					clk, _ = strconv.Atoi(f[1])
+				case len(f) == 2 && f[0] == "PAGESIZE":
+					pageSize, _ = strconv.ParseInt(f[1], 10, 64)
+				}
+			}
 		case "clk":
 			clk, _ = strconv.Atoi(strings.TrimSpace(next(&i)))
 		case "page":
 			pageSize, _ = strconv.ParseInt(strings.TrimSpace(next(&i)), 10, 64)
-		case "stat", "cmdline":
-			suffix := "/" + section + ":"
+		case "stat", "cmdline", "proc":
+			// Records "PID/stat:…" and "PID/cmdline:…", in one section
+			// (proc) or in one each.
 			for i+1 < len(tokens) {
 				rec := tokens[i+1]
-				colon := strings.Index(rec, suffix)
-				if colon <= 0 {
+				slash := strings.IndexByte(rec, '/')
+				if slash <= 0 {
 					break
 				}
-				pid, err := strconv.Atoi(rec[:colon])
+				pid, err := strconv.Atoi(rec[:slash])
 				if err != nil {
 					break
 				}
-				i++
-				body := rec[colon+len(suffix):]
-				if section == "stat" {
+				if body, ok := strings.CutPrefix(rec[slash:], "/stat:"); ok {
 					stats[pid] = body
-				} else {
+				} else if body, ok := strings.CutPrefix(rec[slash:], "/cmdline:"); ok {
 					argvs[pid] = append(argvs[pid], body)
+				} else {
+					break
 				}
+				i++
 			}
 		case "locks":
 			snap.Locks = parseLocks(next(&i))
