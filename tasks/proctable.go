@@ -26,10 +26,11 @@ import (
 // boundaries, and every stat file whole; a pid that exits mid-scan is
 // simply missing (its error goes to /dev/null).
 //
-// It starts as few programs as it can (rpm, stat, getconf, grep): on a
-// VM, starting a program costs milliseconds, and this listing runs on
-// every host twice per run. Files are read with the shell's own read,
-// command -v prints straight into the record instead of through $(…).
+// $1 is a snapshotDB. The script starts as few programs as it can (rpm,
+// stat, getconf, grep): on a VM, starting a program costs milliseconds,
+// and this listing runs on every host at least twice per run. Files are
+// read with the shell's own read, command -v prints straight into the
+// record instead of through $(…).
 const snapshotScript = `LC_ALL=C; export LC_ALL
 rec() { printf '=%s\0' "$1"; }
 val() { printf '%s\0' "$1"; }
@@ -38,7 +39,8 @@ rec self; val "$$"
 rec rpm; command -v rpm 2>/dev/null; printf '\0'
 rec timeout; command -v timeout 2>/dev/null; printf '\0'
 rec dpkg; command -v dpkg 2>/dev/null; printf '\0'
-if command -v rpm >/dev/null 2>&1; then
+rpmruns() { for __c in [0-9]*/comm; do read -r __n <"$__c" 2>/dev/null && case $__n in rpm|rpmquery) return 0 ;; esac; done; return 1; }
+if command -v rpm >/dev/null 2>&1 && { [ "$1" != db-if-rpm-runs ] || rpmruns; }; then
 	nl='
 '
 	out=$(rpm --eval '%{_dbpath}' --eval '%{_db_backend}' 2>/dev/null)
@@ -65,7 +67,7 @@ for f in /var/run/yum.pid /run/yum.pid /var/lib/dnf/rpmdb_lock.pid /run/zypp.pid
 	if [ -f "$f" ]; then rec pidfile; val "$f"; read -r __p <"$f"; val "$__p"; fi
 done
 rec uptime; cat1 /proc/uptime; printf '\0'
-rec getconf; getconf -a 2>/dev/null | grep -E '^(CLK_TCK|PAGESIZE) ' || printf 'CLK_TCK %s\nPAGESIZE %s\n' "$(getconf CLK_TCK)" "$(getconf PAGESIZE)"; printf '\0'
+rec getconf; getconf -a 2>/dev/null || printf 'CLK_TCK %s\nPAGESIZE %s\n' "$(getconf CLK_TCK)" "$(getconf PAGESIZE)"; printf '\0'
 rec proc; grep -a -H -z '' [0-9]*/stat [0-9]*/cmdline 2>/dev/null
 rec locks; cat1 /proc/locks; printf '\0'
 rec end
@@ -159,9 +161,22 @@ type rpmSnapshot struct {
 	Locks    []FileLock
 }
 
+// snapshotDB says what a listing needs of the rpm database: its path,
+// backend and files (for lock holders).
+type snapshotDB string
+
+const (
+	// withDB: always (rpmdb decides on the database itself).
+	withDB snapshotDB = "db"
+	// dbIfRPMRuns: only when an rpm process runs (rpm-queries: with no
+	// rpm process there is nothing to end, and on a healthy host the
+	// listing spares rpm's own start, the dearest part of it).
+	dbIfRPMRuns snapshotDB = "db-if-rpm-runs"
+)
+
 // takeSnapshot lists the node in one round trip.
-func takeSnapshot(ctx context.Context, node Node, cfg Config) (*rpmSnapshot, error) {
-	res, err := runScript(ctx, node, cfg.CommandTimeout, "rpm-snapshot", snapshotScript)
+func takeSnapshot(ctx context.Context, node Node, cfg Config, db snapshotDB) (*rpmSnapshot, error) {
+	res, err := runScript(ctx, node, cfg.CommandTimeout, "rpm-snapshot", snapshotScript, string(db))
 	if err != nil {
 		return nil, fmt.Errorf("listing processes: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -150,9 +151,48 @@ func TestTakeSnapshotErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := takeSnapshot(context.Background(), c.node, DefaultConfig())
+			_, err := takeSnapshot(context.Background(), c.node, DefaultConfig(), withDB)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+// rpm-queries lists the rpm database only while an rpm process runs: on a
+// healthy host the listing spares rpm's own start.
+func TestSnapshotReadsTheDatabaseOnlyWhenNeeded(t *testing.T) {
+	n := newNSNode(t, nsNodeOptions{})
+	ctx, cfg := context.Background(), DefaultConfig()
+	tests := []struct {
+		name      string
+		db        snapshotDB
+		rpmRuns   bool
+		wantDBDir bool
+	}{
+		{"rpmdb always", withDB, false, true},
+		{"rpm-queries, no rpm process", dbIfRPMRuns, false, false},
+		{"rpm-queries, an rpm process runs", dbIfRPMRuns, true, true},
+	}
+	fakeRPM := filepath.Join(t.TempDir(), "rpm") // comm "rpm"
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.rpmRuns {
+				n.sh(`cp /bin/sleep "$1" && "$1" 30 </dev/null >/dev/null 2>&1 &`, fakeRPM)
+				t.Cleanup(func() { n.sh(`pkill -x rpm || true`) })
+			}
+			snap, err := takeSnapshot(ctx, n, cfg, tc.db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap.RPMPath == "" {
+				t.Fatal("rpm is not on the node's PATH")
+			}
+			if got := snap.DBPath != ""; got != tc.wantDBDir {
+				t.Errorf("listing has the database path %q; want one: %t", snap.DBPath, tc.wantDBDir)
+			}
+			if len(snap.Procs) == 0 {
+				t.Error("listing has no process")
 			}
 		})
 	}

@@ -236,7 +236,7 @@ func (t RPMQueries) Apply(ctx context.Context, node Node, _ Host, cfg Config) Ou
 	if cfg.RPMQueryMaxAge <= 0 {
 		return Failed(NameRPMQueries, "rpm query max age must be positive, got %s", cfg.RPMQueryMaxAge)
 	}
-	snap, err := takeSnapshot(ctx, node, cfg)
+	snap, err := takeSnapshot(ctx, node, cfg, dbIfRPMRuns)
 	if err != nil {
 		return Failed(NameRPMQueries, "%v", err)
 	}
@@ -316,7 +316,7 @@ func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPla
 		}
 	}
 
-	after, err := takeSnapshot(ctx, node, cfg)
+	after, err := takeSnapshot(ctx, node, cfg, dbIfRPMRuns)
 	if err != nil {
 		return Failed(NameRPMQueries, "signalled %d hung rpm queries but could not list processes again to verify: %v", len(plan.Targets), err)
 	}

@@ -54,7 +54,7 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 	if !path.IsAbs(cfg.RPMBackupDir) {
 		return Failed(NameRPMDB, "rpm backup dir must be an absolute path, got %q", cfg.RPMBackupDir)
 	}
-	snap, err := takeSnapshot(ctx, node, cfg)
+	snap, err := takeSnapshot(ctx, node, cfg, withDB)
 	if err != nil {
 		return Failed(NameRPMDB, "%v", err)
 	}
@@ -246,7 +246,7 @@ func waitForHolders(ctx context.Context, node Node, cfg Config, snap *rpmSnapsho
 		case <-time.After(500 * time.Millisecond):
 		}
 		var err error
-		if snap, err = takeSnapshot(ctx, node, cfg); err != nil {
+		if snap, err = takeSnapshot(ctx, node, cfg, withDB); err != nil {
 			return nil, err
 		}
 	}

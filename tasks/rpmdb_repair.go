@@ -233,7 +233,7 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 
 	// A transaction that started since the backup would lose its work if
 	// the rebuilt copy replaced the database now.
-	if snap, err := takeSnapshot(ctx, node, cfg); err != nil {
+	if snap, err := takeSnapshot(ctx, node, cfg, withDB); err != nil {
 		return r.discard(ctx, fmt.Sprintf("checking for transactions before installing the rebuilt database: %v", err))
 	} else if holders := transactionHolders(snap); len(holders) > 0 {
 		r.out.Details["holders"] = holders

@@ -417,7 +417,7 @@ func (r *benchReport) markdown(ctx context.Context, b *benchRun) string {
 	fmt.Fprintf(&w, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&w, "- machine: %s\n", machine())
 	fmt.Fprintf(&w, "- load average before / after: %s / %s\n", r.loadBefore, r.loadAfter)
-	fmt.Fprintf(&w, "- nodefix %s; %s; %s\n", versionOf(ctx, b.nodefix, "--version"), versionOf(ctx, "ssh", "-V"), versionOf(ctx, "ansible-playbook", "--version"))
+	fmt.Fprintf(&w, "- %s; %s; %s\n", versionOf(ctx, b.nodefix, "--version"), versionOf(ctx, "ssh", "-V"), versionOf(ctx, "ansible-playbook", "--version"))
 	fmt.Fprintf(&w, "- fleet: %d sshd nodes in namespaces on loopback, started in %s\n", len(b.f.Nodes), r.fleetStart.Round(time.Second))
 	fmt.Fprintf(&w, "- each figure: the median of %d runs, interleaved with its rivals\n", b.runs)
 	fmt.Fprintf(&w, "- command: `make bench` (`bin/testfleet bench --nodefix bin/nodefix --runs %d`)\n\n", b.runs)
@@ -469,10 +469,9 @@ func machine() string {
 			}
 		}
 	}
-	var uts syscall.Utsname
 	kernel := "unknown kernel"
-	if syscall.Uname(&uts) == nil {
-		kernel = "Linux " + utsString(uts.Release[:])
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = "Linux " + strings.TrimSpace(string(b))
 	}
 	var si syscall.Sysinfo_t
 	mem := ""
@@ -480,17 +479,6 @@ func machine() string {
 		mem = fmt.Sprintf(", %.0f GiB", float64(si.Totalram)*float64(si.Unit)/(1<<30))
 	}
 	return fmt.Sprintf("%d cores (%s)%s, %s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
-}
-
-func utsString(field []int8) string {
-	var b strings.Builder
-	for _, c := range field {
-		if c == 0 {
-			break
-		}
-		b.WriteByte(byte(c))
-	}
-	return b.String()
 }
 
 // versionOf is the first line a tool prints about its version.
