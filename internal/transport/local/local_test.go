@@ -67,7 +67,9 @@ func TestCancelEndsTheProcessGroup(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	script := `sleep 300 & echo $! > ` + dir + `/child; trap 'echo term > ` + dir + `/term; kill $!; exit 1' TERM; wait`
+	// The trap is set before the child's pid appears, and the pid file
+	// appears whole (rename): the watcher cancels as soon as it sees it.
+	script := `trap 'echo term > ` + dir + `/term; kill $!; exit 1' TERM; sleep 300 & echo $! > ` + dir + `/child.tmp && mv ` + dir + `/child.tmp ` + dir + `/child; wait`
 	_, err := c.Run(ctx, tasks.Command{Argv: []string{"sh", "-c", script}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
