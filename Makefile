@@ -29,7 +29,7 @@ lint:
 # nodefix against a hand-written Ansible playbook (N = 20, 50), against
 # OpenSSH's `ssh host true` (N = 20, 50, 100), and its own wall time, CPU
 # and peak memory at 10, 100 and 1,000 hosts, all in one run on one
-# 100-node simulated fleet; medians of BENCH_RUNS runs. Takes ~15 minutes.
+# 100-node simulated fleet; medians of BENCH_RUNS runs. Takes ~25 minutes.
 BENCH_RUNS ?= 3
 bench: deps build
 	$(BIN)/testfleet bench --nodefix $(BIN)/nodefix --runs $(BENCH_RUNS) --out bench-results/bench.md

@@ -336,8 +336,9 @@ func (r *run) hostDone(h HostResult) {
 }
 
 // host runs every task on one target.
-func (r *run) host(ctx context.Context, t Target) HostResult {
-	h := HostResult{Name: t.Host.Name, Start: time.Now()}
+func (r *run) host(ctx context.Context, t Target) (h HostResult) {
+	h = HostResult{Name: t.Host.Name, Start: time.Now()}
+	// A named result: the deferred assignment reaches the caller.
 	defer func() { h.Duration = time.Since(h.Start) }()
 	r.hostStarted(h.Name)
 

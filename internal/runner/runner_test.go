@@ -360,3 +360,21 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// A host's result carries how long it took (JSON's duration_seconds).
+func TestHostDurationIsRecorded(t *testing.T) {
+	const work = 30 * time.Millisecond
+	slow := fakeTask{name: "slow", do: func(context.Context, tasks.Node, string) tasks.Outcome {
+		time.Sleep(work)
+		return tasks.Outcome{Task: "slow", Status: tasks.StatusOK}
+	}}
+	res := Run(context.Background(), targets("a", "b"), Options{Tasks: []tasks.Task{slow}, Dialer: dialOK(nil)})
+	for _, h := range res.Hosts {
+		if h.Duration < work {
+			t.Errorf("host %s: duration %v, want at least %v", h.Name, h.Duration, work)
+		}
+	}
+	if res.Duration < work {
+		t.Errorf("run: duration %v, want at least %v", res.Duration, work)
+	}
+}
