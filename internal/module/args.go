@@ -366,17 +366,28 @@ func listValue(v any) ([]string, error) {
 	return out, nil
 }
 
+// decodeText is v, decoded first when Ansible passed it as JSON text (what
+// `{{ x | to_json }}` gives).
+func decodeText(v any) (any, error) {
+	s, isText := v.(string)
+	if !isText {
+		return v, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var decoded any
+	if err := dec.Decode(&decoded); err != nil {
+		return nil, fmt.Errorf("is a string that is not a JSON object: %v", err)
+	}
+	return decoded, nil
+}
+
 // namesValue accepts a dict of strings, or the same dict as a JSON string
 // (what `{{ names | to_json }}` gives).
 func namesValue(v any) (map[string]string, error) {
-	if s, ok := v.(string); ok {
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		var decoded any
-		if err := dec.Decode(&decoded); err != nil {
-			return nil, fmt.Errorf("is a string that is not a JSON object: %v", err)
-		}
-		v = decoded
+	v, err := decodeText(v)
+	if err != nil {
+		return nil, err
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -399,14 +410,9 @@ func namesValue(v any) (map[string]string, error) {
 
 // identitiesValue accepts a dict of dicts of strings (JSON text too).
 func identitiesValue(v any) (map[string]map[string]string, error) {
-	if s, ok := v.(string); ok {
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		var decoded any
-		if err := dec.Decode(&decoded); err != nil {
-			return nil, fmt.Errorf("is a string that is not a JSON object: %v", err)
-		}
-		v = decoded
+	v, err := decodeText(v)
+	if err != nil {
+		return nil, err
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
