@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/nodefix/nodefix/internal/exitcode"
+	"github.com/nodefix/nodefix/internal/termio/ptytest"
 	"github.com/nodefix/nodefix/internal/testfleet"
 )
 
@@ -544,33 +543,11 @@ func TestFleetProxyJump(t *testing.T) {
 	}
 }
 
-// openPTY opens a pseudo-terminal pair.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
-}
-
 // -K asks the become password on the terminal, once for the whole fleet,
 // without echoing it.
 func TestFleetAskBecomePass(t *testing.T) {
 	f := testfleet.New(t, testfleet.Options{Nodes: 3, Hostname: func(int) string { return "localhost" }})
-	master, slave := openPTY(t)
+	master, slave := ptytest.Open(t)
 	cmd := exec.Command(nodefixBinary(t), "run", "-i", f.InventoryYAML, "-u", f.SudoUser, "-b", "-K",
 		"-e", `{"ansible_user": "`+f.SudoUser+`"}`, "--tasks", "hostname")
 	cmd.Env = cleanEnv(t)
