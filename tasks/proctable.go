@@ -262,13 +262,9 @@ func parseSnapshot(out []byte) (*rpmSnapshot, error) {
 					pageSize, _ = strconv.ParseInt(f[1], 10, 64)
 				}
 			}
-		case "clk":
-			clk, _ = strconv.Atoi(strings.TrimSpace(next(&i)))
-		case "page":
-			pageSize, _ = strconv.ParseInt(strings.TrimSpace(next(&i)), 10, 64)
-		case "stat", "cmdline", "proc":
-			// Records "PID/stat:…" and "PID/cmdline:…", in one section
-			// (proc) or in one each.
+		case "proc":
+			// Records "PID/stat:…" and "PID/cmdline:…", as grep -H -z
+			// prints them.
 			for i+1 < len(tokens) {
 				rec := tokens[i+1]
 				slash := strings.IndexByte(rec, '/')

@@ -215,9 +215,9 @@ func (s fakeSnap) bytes() []byte {
 		rec("pidfile", path, pid)
 	}
 	rec("uptime", fmt.Sprintf("%d.00 12345.00\n", fakeUptime))
-	rec("clk", "100\n")
-	rec("page", "4096\n")
-	b.WriteString("=stat\x00")
+	// What `getconf -a` prints, in part.
+	rec("getconf", "CHAR_BIT                           8\nCLK_TCK                            100\nPAGESIZE                           4096\nPAGE_SIZE                          4096\n")
+	b.WriteString("=proc\x00")
 	for _, p := range s.procs {
 		state := p.state
 		if state == 0 {
@@ -230,7 +230,6 @@ func (s fakeSnap) bytes() []byte {
 		fmt.Fprintf(&b, "%d/stat:%d (%s) %c %d 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %d 1000 %d 0 0\n\x00",
 			p.pid, p.pid, p.comm, state, p.ppid, start, p.rssPages)
 	}
-	b.WriteString("=cmdline\x00")
 	for _, p := range s.procs {
 		for _, a := range p.argv {
 			fmt.Fprintf(&b, "%d/cmdline:%s\x00", p.pid, a)
