@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -181,6 +182,7 @@ func childOf(ctx context.Context, pid int, exited <-chan struct{}) (int, error) 
 
 // waitSSH waits until the node's sshd answers with its banner.
 func (n *Node) waitSSH(ctx context.Context) error {
+	pause := 10 * time.Millisecond
 	for {
 		if n.answers(ctx) {
 			return nil
@@ -190,8 +192,9 @@ func (n *Node) waitSSH(ctx context.Context) error {
 			return fmt.Errorf("node %s stopped while booting: %s", n.Name, n.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("node %s: sshd did not answer on %s: %w: %s", n.Name, n.SSHAddr(), ctx.Err(), n.logTail())
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(pause):
 		}
+		pause = min(2*pause, 250*time.Millisecond)
 	}
 }
 
@@ -200,7 +203,7 @@ func (n *Node) waitSSH(ctx context.Context) error {
 // behind one.
 func (n *Node) answers(ctx context.Context) bool {
 	if n.Net == nil || n.Net.JumpPID == 0 {
-		return bannerOK(n.SSHAddr())
+		return sendsBanner(ctx, n.SSHAddr())
 	}
 	probe := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(n.Net.JumpPID), "-n", "--",
 		"bash", "-c", `exec 3<>/dev/tcp/"$1"/"$2" && head -c4 <&3`, "probe", n.Addr, strconv.Itoa(n.Port))
@@ -208,15 +211,23 @@ func (n *Node) answers(ctx context.Context) bool {
 	return err == nil && string(out) == "SSH-"
 }
 
-func bannerOK(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// sendsBanner reports whether a connection to addr gets an SSH banner
+// before ctx ends. Once sshd has accepted, the probe waits for the banner
+// as long as ctx allows: every connection costs sshd a fork and re-exec,
+// and on a loaded machine a probe that gave up after a fixed time and
+// asked again fed the load it was waiting out (100 booting nodes never
+// answered within CI's five minutes).
+func sendsBanner(ctx context.Context, addr string) bool {
+	dialer := net.Dialer{Timeout: time.Second}
+	c, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(time.Second))
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
 	buf := make([]byte, 4)
-	_, err = c.Read(buf)
+	_, err = io.ReadFull(c, buf)
 	return err == nil && string(buf) == "SSH-"
 }
 
