@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -402,6 +403,57 @@ func TestFleetRPMDBRollsBackLossyRebuild(t *testing.T) {
 	got, _, _ := rpmfixture.Packages(ctx, n)
 	if len(got) != len(want) {
 		t.Errorf("after the rollback rpm -qa lists %d packages, want %d", len(got), len(want))
+	}
+}
+
+// A transaction that runs and ends while rpmdb rebuilds its copy (fault
+// injection of timing only: an rpm wrapper installs a real package with
+// the real rpm right after the rebuild) leaves no holder to see, only its
+// record. rpmdb must not install its older copy over that record; run
+// again, it repairs and keeps it.
+func TestFleetRPMDBKeepsATransactionThatRanDuringTheRepair(t *testing.T) {
+	_, nodes := fleetNodes(t, 1)
+	n := nodes[0]
+	ctx := testContext(t)
+	want := seedAndCorrupt(t, ctx, n, func() error { _, err := rpmfixture.CorruptIndex(ctx, n, fleetDBPath); return err })
+	pkg, err := rpmfixture.BuildPackage(ctx, n, "nfx-late", "/root/rpms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rpmfixture.InstallTransactionDuringRebuild(ctx, n, "/usr/local/sbin", pkg); err != nil {
+		t.Fatal(err)
+	}
+	hasLate := func() bool {
+		t.Helper()
+		got, _, err := rpmfixture.Packages(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(got, "nfx-late")
+	}
+
+	out := tasks.RPMDB{}.Apply(ctx, n, tasks.Host{Name: n.Name}, tasks.DefaultConfig())
+	t.Logf("outcome: %s %s", out.Status, out.Msg)
+	if out.Status != tasks.StatusFailed || out.Details["rolled_back"] != true || !strings.Contains(out.Msg, "written to during the repair") {
+		t.Fatalf("want failed with the rebuilt copy not installed, got %+v", out)
+	}
+	if !hasLate() {
+		t.Fatal("the record of the transaction that ran during the repair is gone")
+	}
+
+	if err := rpmfixture.RemoveShim(ctx, n, "/usr/local/sbin"); err != nil {
+		t.Fatal(err)
+	}
+	again := tasks.RPMDB{}.Apply(ctx, n, tasks.Host{Name: n.Name}, tasks.DefaultConfig())
+	t.Logf("second run: %s %s", again.Status, again.Msg)
+	if again.Status != tasks.StatusChanged || detailInt(t, again, "packages_after") != len(want)+1 {
+		t.Fatalf("second run: want changed with %d packages, got %+v", len(want)+1, again)
+	}
+	if !hasLate() {
+		t.Error("the second run's rebuild lost the transaction's record")
+	}
+	if res, err := n.Run(ctx, tasks.Command{Argv: []string{"rpm", "--verifydb"}}); err != nil || res.ExitStatus != 0 {
+		t.Errorf("the database does not verify after the second run: %v %s", err, res.Stderr)
 	}
 }
 

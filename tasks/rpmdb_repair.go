@@ -87,8 +87,27 @@ echo "work $work"
 // files: it removes what the rebuild did not produce (an old -wal, stale
 // __db.* files) except the transaction lock file, then moves each rebuilt
 // file in (a rename on the same file system, atomic per file). The
-// directory itself stays: it may be a mount point. $1 dbpath, $2 work dir.
-const installScript = `db=$1; new=$2/db
+// directory itself stays: it may be a mount point.
+//
+// First it proves that nothing wrote to the database since the backup:
+// a transaction that started and finished during the repair leaves no
+// holder to see, only its writes, which the rebuilt copy (made from the
+// older database) would throw away. Files every reader rewrites (sqlite's
+// -shm, Berkeley DB's __db.* environment) and the lock file are not
+// compared. On a difference it prints the database's checksums and exits
+// 60 with nothing moved. It runs under lockedScript, so no transaction
+// can start between the proof and the last move.
+// $1 dbpath, $2 work dir, $3 the backup's checksums (sha256sum format,
+// paths relative to the database's parent).
+const installScript = `LC_ALL=C; export LC_ALL
+db=$1; new=$2/db; was=$3
+parent=$(dirname -- "$db"); base=$(basename -- "$db")
+stable() { grep -v -e '^$' -e '-shm$' -e '/\.rpm\.lock$' -e '/__db\.[0-9]*$' | sort; }
+now=$(cd -- "$parent" && find "$base" -path "$base/.nodefix-*" -prune -o -type f -exec sha256sum -- {} +) || exit 50
+if [ "$(printf '%s\n' "$now" | stable)" != "$(printf '%s' "$was" | stable)" ]; then
+	printf '%s\n' "$now" | sed 's/^/sum /'
+	exit 60
+fi
 for f in "$db"/* "$db"/.[!.]* "$db"/..?*; do
 	[ -e "$f" ] || [ -L "$f" ] || continue
 	name=${f##*/}
@@ -106,6 +125,47 @@ done
 command -v restorecon >/dev/null 2>&1 && restorecon -R -- "$db" >/dev/null 2>&1
 exit 0
 `
+
+// lockedScript runs a script (sh, $2, with the arguments after $2) while
+// holding rpm's transaction lock, the POSIX write lock on $1 that rpm,
+// yum and dnf take for every transaction: none can start while it runs,
+// and it does not start while one holds the lock (exit 75, "lock busy").
+// No shell tool takes a POSIX lock (flock(1) takes a different kind), so
+// the node's Python does, as EL's platform-python on EL8 or python on EL7;
+// without one it prints "lock none" and runs the script unlocked.
+const lockedScript = `lock=$1; body=$2; shift 2
+for py in python3 /usr/libexec/platform-python python2 python; do
+	command -v "$py" >/dev/null 2>&1 || continue
+	exec "$py" -c '` + pythonLockHolder + `' "$lock" "$body" "$@"
+done
+echo "lock none"
+exec sh -c "$body" nodefix "$@"
+`
+
+// pythonLockHolder takes the lock without waiting, runs the script and
+// exits with its status; the lock ends with the process. It runs on
+// Python 2.6 to 3 and has no single quote (lockedScript quotes it).
+const pythonLockHolder = `import fcntl, os, subprocess, sys
+try:
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 420)
+except (IOError, OSError) as e:
+    sys.stdout.write("lock error %s\n" % e)
+    sys.exit(76)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except (IOError, OSError):
+    sys.stdout.write("lock busy\n")
+    sys.exit(75)
+sys.stdout.write("lock held\n")
+sys.stdout.flush()
+sys.exit(subprocess.call(["sh", "-c", sys.argv[2], "nodefix"] + sys.argv[3:]))
+`
+
+// Exit statuses of the locked install.
+const (
+	installDBChanged = 60
+	installLockBusy  = 75
+)
 
 // cleanupScript removes a work directory, and nothing that is not one.
 const cleanupScript = `case "$1" in
@@ -239,12 +299,8 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 		r.out.Details["holders"] = holders
 		return r.discard(ctx, fmt.Sprintf("pid %d (%s) started using the database during the repair (%s)", holders[0].PID, holders[0].Command, holders[0].Why))
 	}
-	res, err = runScript(ctx, node, cfg.CommandTimeout, "rpmdb-install", installScript, f.dbpath, r.work)
-	if err == nil && res.ExitStatus != 0 {
-		err = statusError("install script", res)
-	}
-	if err != nil {
-		return r.rollback(ctx, fmt.Sprintf("installing the rebuilt database: %v", err))
+	if o, installed := r.install(ctx); !installed {
+		return o
 	}
 	if why := r.verify(ctx, ""); why != "" {
 		return r.rollback(ctx, "after installing the rebuilt database: "+why)
@@ -261,6 +317,33 @@ func bdbOrEmpty(backend string) string {
 		return "bdb"
 	}
 	return ""
+}
+
+// install moves the rebuilt copy into place under rpm's transaction lock
+// once the database is proven unchanged since the backup. When it returns
+// false the repair is over with the Outcome it returns.
+func (r *repairRun) install(ctx context.Context) (Outcome, bool) {
+	lock := path.Join(r.f.dbpath, ".rpm.lock")
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-install", lockedScript,
+		lock, installScript, r.f.dbpath, r.work, r.backup.sumsText())
+	if err != nil {
+		return r.rollback(ctx, fmt.Sprintf("installing the rebuilt database: %v", err)), false
+	}
+	switch res.ExitStatus {
+	case 0:
+	case installLockBusy:
+		return r.discard(ctx, fmt.Sprintf("a transaction took rpm's lock %s during the repair: the rebuilt copy was not installed; run again when it is done", lock)), false
+	case installDBChanged:
+		diff := sumsDiffer(r.backup.Sums, parseBackup(res.Stdout).Sums, volatileDBFile)
+		return r.discard(ctx, fmt.Sprintf("the database was written to during the repair (%s), by a transaction that has ended: the rebuilt copy, made before it, was not installed; run again", diff)), false
+	default:
+		return r.rollback(ctx, "installing the rebuilt database: "+statusError("install script", res).Error()), false
+	}
+	if strings.Contains(string(res.Stdout), "lock none\n") {
+		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf(
+			"no Python on the node to take rpm's transaction lock %s: the database was proven unchanged since the backup just before the rebuilt copy was installed, without the lock", lock))
+	}
+	return Outcome{}, true
 }
 
 // checkSpace fails the repair, with nothing done, when the backup or the
@@ -338,8 +421,8 @@ func (r *repairRun) discard(ctx context.Context, why string) Outcome {
 	switch {
 	case err != nil:
 		proof += fmt.Sprintf(" (could not checksum it: %v)", err)
-	case sumsDiffer(r.backup.Sums, sums, "-shm") != "":
-		proof = fmt.Sprintf("the database at %s changed since the backup (%s) though the repair did not write to it", r.f.dbpath, sumsDiffer(r.backup.Sums, sums, "-shm"))
+	case sumsDiffer(r.backup.Sums, sums, volatileDBFile) != "":
+		proof = fmt.Sprintf("the database at %s changed since the backup (%s) though the repair did not write to it", r.f.dbpath, sumsDiffer(r.backup.Sums, sums, volatileDBFile))
 	default:
 		proof += ": byte for byte as in the backup"
 	}
@@ -354,16 +437,7 @@ func (r *repairRun) discard(ctx context.Context, why string) Outcome {
 func (r *repairRun) rollback(ctx context.Context, why string) Outcome {
 	r.out.Status = StatusFailed
 	restoreBy := fmt.Sprintf("tar -xzf %s -C %s", r.backup.Archive, path.Dir(r.f.dbpath))
-	var sums strings.Builder
-	names := make([]string, 0, len(r.backup.Sums))
-	for name := range r.backup.Sums {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(&sums, "%s  %s\n", r.backup.Sums[name], name)
-	}
-	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-restore", restoreScript, r.f.dbpath, r.backup.Archive, sums.String())
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-restore", restoreScript, r.f.dbpath, r.backup.Archive, r.backup.sumsText())
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("restore", res)
 	}
@@ -372,7 +446,7 @@ func (r *repairRun) rollback(ctx context.Context, why string) Outcome {
 			why, err, r.f.dbpath, restoreBy)
 		return r.out
 	}
-	if diff := sumsDiffer(r.backup.Sums, parseBackup(res.Stdout).Sums, ""); diff != "" {
+	if diff := sumsDiffer(r.backup.Sums, parseBackup(res.Stdout).Sums, nil); diff != "" {
 		r.out.Msg = fmt.Sprintf("%s; the restored database differs from the backup (%s): restore by hand with %s", why, diff, restoreBy)
 		return r.out
 	}
@@ -485,10 +559,33 @@ func parseBackup(stdout []byte) *backupInfo {
 	return b
 }
 
+// volatileDBFile reports whether a database file changes without any
+// write to the database: sqlite's -shm index and Berkeley DB's __db.*
+// environment are rewritten by readers, and the lock file only exists.
+// installScript's stable() leaves out the same files.
+func volatileDBFile(name string) bool {
+	base := path.Base(name)
+	return strings.HasSuffix(base, "-shm") || base == ".rpm.lock" || strings.HasPrefix(base, "__db.")
+}
+
+// sumsText is the backup's checksums in sha256sum's format, sorted.
+func (b *backupInfo) sumsText() string {
+	names := make([]string, 0, len(b.Sums))
+	for name := range b.Sums {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var text strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&text, "%s  %s\n", b.Sums[name], name)
+	}
+	return text.String()
+}
+
 // sumsDiffer describes how two checksum lists differ, "" when equal;
-// files whose name ends in ignoreSuffix (when not empty) are not compared.
-func sumsDiffer(want, got map[string]string, ignoreSuffix string) string {
-	ignored := func(name string) bool { return ignoreSuffix != "" && strings.HasSuffix(name, ignoreSuffix) }
+// files ignore reports (when not nil) are not compared.
+func sumsDiffer(want, got map[string]string, ignore func(name string) bool) string {
+	ignored := func(name string) bool { return ignore != nil && ignore(name) }
 	var diffs []string
 	for name, sum := range want {
 		if ignored(name) {

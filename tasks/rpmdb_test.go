@@ -308,6 +308,44 @@ func TestRPMDBApply(t *testing.T) {
 			ran: map[string]int{"rpmdb-install": 0},
 		},
 		{
+			name: "a transaction ran and ended during the repair: its writes kept, rebuilt copy not installed",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				n.answers["rpmdb-checksums"] = nil
+				written := "sum 9999  rpm/rpmdb.sqlite\nsum 8888  rpm/rpmdb.sqlite-wal\nsum cccc  rpm/.rpm.lock\n"
+				return n.on("rpmdb-install", Result{ExitStatus: 60, Stdout: []byte("lock held\n" + written)}).
+					on("rpmdb-checksums", ok(written))
+			},
+			status: StatusFailed, changed: true,
+			msg: []string{"the database was written to during the repair (rpm/rpmdb.sqlite changed, rpm/rpmdb.sqlite-wal extra), by a transaction that has ended: the rebuilt copy, made before it, was not installed; run again",
+				"changed since the backup"},
+			details: map[string]any{"rolled_back": true},
+			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-restore": 0, "rpmdb-cleanup": 1},
+		},
+		{
+			name: "a transaction holds rpm's lock at the install: rebuilt copy not installed",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				return n.on("rpmdb-install", Result{ExitStatus: 75, Stdout: []byte("lock busy\n")})
+			},
+			status: StatusFailed, changed: true,
+			msg:     []string{"a transaction took rpm's lock /var/lib/rpm/.rpm.lock during the repair: the rebuilt copy was not installed", "byte for byte as in the backup"},
+			details: map[string]any{"rolled_back": true},
+			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-restore": 0},
+		},
+		{
+			name: "no Python on the node to take the lock: installed after the proof, with a warning",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				return n.on("rpmdb-install", ok("lock none\ninstalled rpmdb.sqlite\n"))
+			},
+			status: StatusChanged, changed: true,
+			warn: "no Python on the node to take rpm's transaction lock /var/lib/rpm/.rpm.lock",
+		},
+		{
 			name: "installing fails: backup restored byte for byte",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
@@ -432,7 +470,9 @@ func TestRPMDBRepairArguments(t *testing.T) {
 	if c := node.call("rpmdb-prepare", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", ""}) {
 		t.Errorf("prepare args %q", c.Args)
 	}
-	if c := node.call("rpmdb-install", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", workDir}) {
+	wantInstall := []string{"/var/lib/rpm/.rpm.lock", installScript, "/var/lib/rpm", workDir,
+		"cccc  rpm/.rpm.lock\naaaa  rpm/rpmdb.sqlite\nbbbb  rpm/rpmdb.sqlite-shm\n"}
+	if c := node.call("rpmdb-install", 0); !reflect.DeepEqual(c.Args, wantInstall) {
 		t.Errorf("install args %q", c.Args)
 	}
 	if c := node.call("rpmdb-cleanup", 0); !reflect.DeepEqual(c.Args, []string{workDir}) {

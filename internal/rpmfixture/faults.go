@@ -283,3 +283,57 @@ exec "$real" "$@"
 func InstallFailingLiveVerify(ctx context.Context, node tasks.Node, dir string) (string, error) {
 	return installShim(ctx, node, dir, failingLiveVerifyShim)
 }
+
+// buildScript builds an empty noarch package NAME-1.0-1 with rpmbuild
+// and copies it to a directory. $1 name, $2 directory.
+const buildScript = `set -e
+name=$1; out=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf 'Name: %s\nVersion: 1.0\nRelease: 1\nSummary: nodefix test package\nLicense: MIT\nBuildArch: noarch\n%%description\nnodefix test package\n%%files\n' "$name" > "$work/p.spec"
+rpmbuild -bb --quiet --define "_topdir $work/top" "$work/p.spec" >/dev/null
+mkdir -p -- "$out"
+cp -- "$work/top/RPMS/noarch/$name-1.0-1.noarch.rpm" "$out/"
+echo "$out/$name-1.0-1.noarch.rpm"
+`
+
+// BuildPackage builds a real, empty package named name on the node into
+// dir and returns the package file's path.
+func BuildPackage(ctx context.Context, node tasks.Node, name, dir string) (string, error) {
+	res, err := sh(ctx, node, buildScript, name, dir)
+	if err != nil {
+		return "", fmt.Errorf("building package %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
+}
+
+// transactionDuringRebuildShim is FAULT INJECTION of timing only: an rpm
+// wrapper whose first --rebuilddb, once the real rebuild succeeded,
+// installs a package file into the node's own database with the real rpm
+// (-i --justdb): a dnf transaction that started and ended while rpmdb
+// rebuilt its copy, leaving no holder behind, only its record. Every
+// other rpm command runs the real rpm.
+const transactionDuringRebuildShim = `#!/bin/sh
+# nodefix test fault injection: a transaction that runs during a rebuild.
+real=%s
+mark=/run/nodefix-fault-transaction-done
+case " $* " in
+*" --rebuilddb "*)
+	"$real" "$@" || exit $?
+	if [ ! -e "$mark" ]; then
+		: > "$mark"
+		"$real" -i --justdb --nodeps "$NODEFIX_FAULT_PACKAGE" >/dev/null 2>&1
+	fi
+	exit 0
+	;;
+esac
+exec "$real" "$@"
+`
+
+// InstallTransactionDuringRebuild installs transactionDuringRebuildShim
+// as dir/rpm (see InstallLossyRebuild for dir); the transaction installs
+// the package file pkg. It returns the real rpm's path.
+func InstallTransactionDuringRebuild(ctx context.Context, node tasks.Node, dir, pkg string) (string, error) {
+	quoted := "'" + strings.ReplaceAll(pkg, "'", `'\''`) + "'"
+	return installShim(ctx, node, dir, strings.Replace(transactionDuringRebuildShim, `"$NODEFIX_FAULT_PACKAGE"`, quoted, 1))
+}
