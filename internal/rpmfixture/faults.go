@@ -116,6 +116,38 @@ func CorruptIndex(ctx context.Context, node tasks.Node, dbpath string) (int, err
 	return strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
 }
 
+// leakScript (python3, run on the node) leaks a page of the rpm sqlite
+// database, as a crash between growing the file and linking the new page
+// does: it appends a zeroed page and counts it in the header's page count.
+// `rpm --verifydb` then fails ("Page N is never used") while every record
+// reads and transactions still write: damage that leaves the database
+// writable, unlike a broken index. A rebuild drops the page.
+const leakScript = `
+import sqlite3, struct, sys
+db = sys.argv[1] + "/rpmdb.sqlite"
+c = sqlite3.connect(db)
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+page_size = c.execute("PRAGMA page_size").fetchone()[0]
+pages = c.execute("PRAGMA page_count").fetchone()[0]
+c.close()
+with open(db, "r+b") as f:
+    f.seek(28)
+    f.write(struct.pack(">I", pages + 1))
+    f.seek(pages * page_size)
+    f.write(b"\0" * page_size)
+print(pages + 1)
+`
+
+// LeakPage leaks a page of the node's sqlite rpm database at dbpath (see
+// leakScript) and returns the leaked page's number.
+func LeakPage(ctx context.Context, node tasks.Node, dbpath string) (int, error) {
+	res, err := run(ctx, node, "python3", "-c", leakScript, dbpath)
+	if err != nil {
+		return 0, fmt.Errorf("leaking a page of %s: %w", dbpath, err)
+	}
+	return strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
+}
+
 // lossyShim is FAULT INJECTION, not a real rpm fault: an rpm wrapper that
 // runs the real rpm for everything, and after a successful --rebuilddb
 // erases, in the database it rebuilt (rpm's own or --dbpath's), the
@@ -322,7 +354,10 @@ case " $* " in
 	"$real" "$@" || exit $?
 	if [ ! -e "$mark" ]; then
 		: > "$mark"
-		"$real" -i --justdb --nodeps "$NODEFIX_FAULT_PACKAGE" >/dev/null 2>&1
+		out=$("$real" -i --justdb --nodeps "$NODEFIX_FAULT_PACKAGE" 2>&1) || {
+			printf 'nodefix test fault injection: the transaction failed: %s\n' "$out" >&2
+			exit 1
+		}
 	fi
 	exit 0
 	;;
