@@ -157,8 +157,11 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 			out.Status = StatusFailed
 			out.Msg = err.Error()
 			// The script undoes its steps; say so only once it is seen.
+			// hostname_after is what the host is called now, not the plan.
+			delete(out.Details, "hostname_after")
 			if now, gerr := gatherHostState(ctx, node, cfg); gerr == nil {
 				out.Facts = now.facts()
+				out.Details["hostname_after"] = now.Kernel
 				if now.Kernel != before.Kernel || now.EtcHostname != before.EtcHostname || now.Hosts != before.Hosts {
 					out.Changed = true
 					out.Msg += fmt.Sprintf("; and the old state could not be fully restored: kernel hostname %q, %s %q", now.Kernel, now.EtcHostnamePath, now.EtcHostname)
