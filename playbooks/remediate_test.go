@@ -236,3 +236,54 @@ func lookAnsible() (string, error) {
 	}
 	return p, nil
 }
+
+// TestRemediateModuleWithBecome: connected as an unprivileged user, the
+// playbook fixes nothing without -b (renaming needs root) and everything
+// with -b and the sudo password from a vars file (never on the command
+// line); the password appears nowhere in Ansible's output.
+func TestRemediateModuleWithBecome(t *testing.T) {
+	requireAnsible(t)
+	const nodes = 2
+	f := testfleet.New(t, testfleet.Options{Nodes: nodes, Hostname: localhostNames})
+	w := newWorkspace(t, nodes)
+	asUser := filepath.Join(w.Dir, "become.yml")
+	vars := fmt.Sprintf("ansible_user: %q\nansible_become_password: %q\n", f.SudoUser, f.SudoPassword)
+	if err := os.WriteFile(asUser, []byte(vars), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-i", f.InventoryYAML, "-e", "@" + kubeaszConfig(t), "-e", "@" + asUser, "-e", "nodefix_tasks=hostname"}
+
+	out, rc := w.run(t, "remediate.yml", args...)
+	if rc != 2 {
+		t.Errorf("as %s without -b: exit %d, want 2 (renaming needs root):\n%s", f.SudoUser, rc, out)
+	}
+	for _, n := range f.Nodes {
+		if line := fatalLine(out, n.Name); !strings.Contains(line, "Permission denied") || !strings.Contains(line, "nothing changed") ||
+			!strings.Contains(line, `"hostname_after": "localhost"`) {
+			t.Errorf("without -b %s: want nodefix's permission failure, nothing changed, still localhost; got %q", n.Name, line)
+		}
+	}
+	for name, st := range describeAll(t, f) {
+		if st.Hostname != "localhost" {
+			t.Errorf("without -b %s was renamed to %q", name, st.Hostname)
+		}
+	}
+
+	out, rc = w.run(t, "remediate.yml", append(args, "-b")...)
+	if rc != 0 {
+		t.Fatalf("as %s with -b: exit %d:\n%s", f.SudoUser, rc, out)
+	}
+	recaps := parseRecap(t, out)
+	states := describeAll(t, f)
+	for _, n := range f.Nodes {
+		if r := recaps[n.Name]; r.Changed < 1 || r.Failed != 0 {
+			t.Errorf("with -b: %s recap %+v, want changed", n.Name, r)
+		}
+		if want := kubeaszName(n.Name, n.K8sNodename); states[n.Name].Hostname != want {
+			t.Errorf("with -b %s is named %q, want %q", n.Name, states[n.Name].Hostname, want)
+		}
+	}
+	if strings.Contains(out, f.SudoPassword) {
+		t.Errorf("the sudo password appears in Ansible's output:\n%s", out)
+	}
+}
