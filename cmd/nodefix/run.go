@@ -77,6 +77,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "install-missing", Usage: "longhorn-deps: install the missing packages (never by default)"},
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
+		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
 	}
 }
 
@@ -206,6 +207,17 @@ func runAction(c *cli.Context, check bool) error {
 	o, err := readRunOptions(c, check)
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
+	}
+	if path := c.String("cpuprofile"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "nodefix: %v\n", err)
+			}
+		}()
 	}
 	a := processApp(c.App.Writer, c.App.ErrWriter)
 	defer a.stop()

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,6 +28,7 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		{[]string{"run", "-i", "a,b,", "-e", `{"ansible_become": true, "ansible_become_method": "su"}`}, `become method "su" is not supported`},
 		{[]string{"check", "-i", "a,b,", "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "-i", "/nonexistent/inventory"}, "/nonexistent/inventory"},
+		{[]string{"check", "-i", "a,b,", "--cpuprofile", "/nonexistent/dir/cpu.pprof"}, "--cpuprofile: open /nonexistent/dir/cpu.pprof"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -40,5 +43,24 @@ func TestRunRefusesBadOptions(t *testing.T) {
 				t.Errorf("stdout %q: nothing should have run", stdout.String())
 			}
 		})
+	}
+}
+
+// --cpuprofile leaves a profile for go tool pprof (gzipped protobuf),
+// whatever the run's outcome.
+func TestRunWritesCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	var stdout, stderr bytes.Buffer
+	args := []string{"nodefix", "check", "-i", "localhost,", "--connection", "local", "--tasks", "longhorn-deps", "--cpuprofile", path}
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	if code == exitcode.Usage {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		t.Errorf("%s is not a pprof profile (gzip): % x", path, data[:min(len(data), 8)])
 	}
 }
