@@ -37,19 +37,36 @@ type nsNodeOptions struct {
 // they are missing, and fails it instead under NODEFIX_FLEET=required.
 func requireRealNodes(t *testing.T) {
 	t.Helper()
-	var missing []string
+	missing := missingTools("unshare", "nsenter", "sh", "hostname")
 	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
+		missing = append([]string{"root"}, missing...)
 	}
-	for _, tool := range []string{"unshare", "nsenter", "sh", "hostname"} {
+	skipOrFail(t, "real-node test needs", missing)
+}
+
+// requireTools skips a test whose tools this machine lacks, and fails it
+// under NODEFIX_FLEET=required (CI installs them).
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	skipOrFail(t, "needs", missingTools(tools...))
+}
+
+func missingTools(tools ...string) []string {
+	var missing []string
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
 	}
+	return missing
+}
+
+func skipOrFail(t *testing.T, what string, missing []string) {
+	t.Helper()
 	if len(missing) == 0 {
 		return
 	}
-	msg := "real-node test needs " + strings.Join(missing, ", ")
+	msg := what + " " + strings.Join(missing, ", ")
 	if os.Getenv("NODEFIX_FLEET") == "required" {
 		t.Fatal(msg + " (NODEFIX_FLEET=required)")
 	}

@@ -10,26 +10,6 @@ import (
 	"testing"
 )
 
-// requireTools skips a test whose tools this machine lacks, and fails it
-// under NODEFIX_FLEET=required (CI installs them).
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	var missing []string
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "needs " + strings.Join(missing, ", ")
-	if os.Getenv("NODEFIX_FLEET") == "required" {
-		t.Fatal(msg + " (NODEFIX_FLEET=required)")
-	}
-	t.Skip(msg)
-}
-
 // lockedScript against the real rpm of this machine: while it runs, rpm
 // cannot start a transaction on the database; while another process holds
 // rpm's lock, its script does not run at all; without Python it says so
