@@ -102,7 +102,7 @@ echo "work $work"
 const installScript = `LC_ALL=C; export LC_ALL
 db=$1; new=$2/db; was=$3
 parent=$(dirname -- "$db"); base=$(basename -- "$db")
-stable() { grep -v -e '^$' -e '-shm$' -e '/\.rpm\.lock$' -e '/__db\.[0-9]*$' | sort; }
+stable() { grep -v -e '^$' -e '-shm$' -e '/\.rpm\.lock$' -e '/__db\.[^/]*$' | sort; }
 now=$(cd -- "$parent" && find "$base" -path "$base/.nodefix-*" -prune -o -type f -exec sha256sum -- {} +) || exit 50
 if [ "$(printf '%s\n' "$now" | stable)" != "$(printf '%s' "$was" | stable)" ]; then
 	printf '%s\n' "$now" | sed 's/^/sum /'
