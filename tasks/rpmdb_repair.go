@@ -161,10 +161,14 @@ sys.stdout.flush()
 sys.exit(subprocess.call(["sh", "-c", sys.argv[2], "nodefix"] + sys.argv[3:]))
 `
 
-// Exit statuses of the locked install.
+// Exit statuses of the locked install. Only the first three leave the
+// database directory part old, part rebuilt.
 const (
-	installDBChanged = 60
-	installLockBusy  = 75
+	installRemoveFailed  = 51
+	installReplaceFailed = 52
+	installMoveFailed    = 53
+	installDBChanged     = 60
+	installLockBusy      = 75
 )
 
 // cleanupScript removes a work directory, and nothing that is not one.
@@ -336,8 +340,13 @@ func (r *repairRun) install(ctx context.Context) (Outcome, bool) {
 	case installDBChanged:
 		diff := sumsDiffer(r.backup.Sums, parseBackup(res.Stdout).Sums, volatileDBFile)
 		return r.discard(ctx, fmt.Sprintf("the database was written to during the repair (%s), by a transaction that has ended: the rebuilt copy, made before it, was not installed; run again", diff)), false
-	default:
+	case installRemoveFailed, installReplaceFailed, installMoveFailed:
 		return r.rollback(ctx, "installing the rebuilt database: "+statusError("install script", res).Error()), false
+	default:
+		// Nothing was moved (the lock or the proof failed first): the
+		// database is as it was, and restoring the backup over it would
+		// undo any transaction since.
+		return r.discard(ctx, "installing the rebuilt database: "+statusError("install script", res).Error()+"; nothing was moved"), false
 	}
 	if strings.Contains(string(res.Stdout), "lock none\n") {
 		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf(

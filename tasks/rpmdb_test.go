@@ -336,6 +336,18 @@ func TestRPMDBApply(t *testing.T) {
 			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-restore": 0},
 		},
 		{
+			name: "the lock file cannot be opened: nothing moved, nothing restored",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				return n.on("rpmdb-install", Result{ExitStatus: 76, Stdout: []byte("lock error [Errno 30] Read-only file system: '/var/lib/rpm/.rpm.lock'\n")})
+			},
+			status: StatusFailed, changed: true,
+			msg:     []string{"installing the rebuilt database: install script: exit status 76", "Read-only file system", "nothing was moved", "byte for byte as in the backup"},
+			details: map[string]any{"rolled_back": true},
+			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-restore": 0},
+		},
+		{
 			name: "no Python on the node to take the lock: installed after the proof, with a warning",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
