@@ -89,12 +89,7 @@ func Packages(ctx context.Context, node tasks.Node) ([]string, tasks.Result, err
 // NAME` answers "package NAME is not installed" for a package that is:
 // the lie a broken database tells Longhorn's dependency check. A rebuild
 // recreates the index from the records and loses nothing.
-const corruptScript = `
-import sqlite3, sys
-db = sys.argv[1] + "/rpmdb.sqlite"
-c = sqlite3.connect(db)
-c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-page_size = c.execute("PRAGMA page_size").fetchone()[0]
+const corruptScript = sqliteOpen + `
 root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'Name_key_idx'").fetchone()[0]
 c.close()
 with open(db, "r+b") as f:
@@ -109,9 +104,26 @@ print(root)
 // CorruptIndex corrupts the node's sqlite rpm database at dbpath (see
 // corruptScript) and returns the damaged page number.
 func CorruptIndex(ctx context.Context, node tasks.Node, dbpath string) (int, error) {
-	res, err := run(ctx, node, "python3", "-c", corruptScript, dbpath)
+	return damage(ctx, node, "corrupting", corruptScript, dbpath)
+}
+
+// sqliteOpen starts the damage scripts: it folds sqlite's write-ahead log
+// into the database file (so the bytes they change are the ones read) and
+// learns the page size. The script gets dbpath as its argument.
+const sqliteOpen = `
+import sqlite3, struct, sys
+db = sys.argv[1] + "/rpmdb.sqlite"
+c = sqlite3.connect(db)
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+page_size = c.execute("PRAGMA page_size").fetchone()[0]
+`
+
+// damage runs a python3 damage script on the database at dbpath and
+// returns the page number it prints.
+func damage(ctx context.Context, node tasks.Node, what, script, dbpath string) (int, error) {
+	res, err := run(ctx, node, "python3", "-c", script, dbpath)
 	if err != nil {
-		return 0, fmt.Errorf("corrupting %s: %w", dbpath, err)
+		return 0, fmt.Errorf("%s %s: %w", what, dbpath, err)
 	}
 	return strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
 }
@@ -122,12 +134,7 @@ func CorruptIndex(ctx context.Context, node tasks.Node, dbpath string) (int, err
 // `rpm --verifydb` then fails ("Page N is never used") while every record
 // reads and transactions still write: damage that leaves the database
 // writable, unlike a broken index. A rebuild drops the page.
-const leakScript = `
-import sqlite3, struct, sys
-db = sys.argv[1] + "/rpmdb.sqlite"
-c = sqlite3.connect(db)
-c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-page_size = c.execute("PRAGMA page_size").fetchone()[0]
+const leakScript = sqliteOpen + `
 pages = c.execute("PRAGMA page_count").fetchone()[0]
 c.close()
 with open(db, "r+b") as f:
@@ -141,11 +148,7 @@ print(pages + 1)
 // LeakPage leaks a page of the node's sqlite rpm database at dbpath (see
 // leakScript) and returns the leaked page's number.
 func LeakPage(ctx context.Context, node tasks.Node, dbpath string) (int, error) {
-	res, err := run(ctx, node, "python3", "-c", leakScript, dbpath)
-	if err != nil {
-		return 0, fmt.Errorf("leaking a page of %s: %w", dbpath, err)
-	}
-	return strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
+	return damage(ctx, node, "leaking a page of", leakScript, dbpath)
 }
 
 // lossyShim is FAULT INJECTION, not a real rpm fault: an rpm wrapper that
