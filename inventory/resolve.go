@@ -76,42 +76,56 @@ func (inv *Inventory) Connection(h *Host) (Connection, error) {
 	return c, nil
 }
 
-// NodeName is the node name (and OS hostname) the host should carry:
-// nodefix_hostname when set, else a literal K8S_NODENAME, else kubeasz's
-// rule on k8s_nodename and the inventory hostname; validated as
-// Kubernetes validates node names, and no longer than the kernel allows a
-// hostname (64), since nodefix makes it the OS hostname.
-func (inv *Inventory) NodeName(h *Host) (string, error) {
+// NodeName is the Kubernetes node name the inventory gives a host (and so
+// the OS hostname nodefix gives it), and which variable gave it. An empty
+// Name means the inventory gives none: the node's own kubelet identity
+// decides, or, without one, nothing is renamed.
+type NodeName struct {
+	Name string
+	// Source says where Name came from, for messages: "nodefix_hostname",
+	// "K8S_NODENAME", or "k8s_nodename (kubeasz's rule)".
+	Source string
+}
+
+// NodeName is the host's node name as DESIGN.md orders its sources:
+// nodefix_hostname, else K8S_NODENAME (kubeasz's config.yml computes it),
+// else kubeasz's rule on a non-empty k8s_nodename (lower case, '_' as
+// '-': both released kubeasz templates agree on it; they differ only for
+// an empty k8s_nodename, which is left to the node), else none. A name is
+// validated as Kubernetes validates node names, and no longer than the
+// kernel allows a hostname (64), since nodefix makes it the OS hostname.
+func (inv *Inventory) NodeName(h *Host) (NodeName, error) {
 	r := resolver{h: h}
-	check := func(name, from string) (string, error) {
+	check := func(name, from string) (NodeName, error) {
 		if err := nodename.ValidateHostname(name); err != nil {
-			return "", fmt.Errorf("host %s: %s: %v", h.name, from, err)
+			return NodeName{}, fmt.Errorf("host %s: %s: %v", h.name, from, err)
 		}
-		return name, nil
+		return NodeName{Name: name, Source: from}, nil
 	}
-	if name, _ := r.lookup("nodefix_hostname"); name != "" {
-		v := r.str("nodefix_hostname")
+	for _, name := range []string{"nodefix_hostname", "K8S_NODENAME"} {
+		if n, _ := r.lookup(name); n == "" {
+			continue
+		}
+		v := strings.TrimSpace(r.str(name))
 		if r.err != nil {
-			return "", r.err
+			return NodeName{}, r.err
 		}
-		return check(v, fmt.Sprintf("nodefix_hostname=%q", v))
-	}
-	if v, ok := h.merged["K8S_NODENAME"].(string); ok && !isTemplate(v) {
-		return check(v, fmt.Sprintf("K8S_NODENAME=%q", v))
-	}
-	k8s := ""
-	if name, v := r.lookup("k8s_nodename"); name != "" && v != nil {
-		if s, ok := v.(string); ok && isTemplate(s) {
-			return "", fmt.Errorf("host %s: variable k8s_nodename is a Jinja template (%q); nodefix does not evaluate Jinja: set nodefix_hostname or a literal k8s_nodename", h.name, s)
+		if v != "" {
+			return check(v, name)
 		}
-		k8s = pycompat.Str(v)
+	}
+	k8s := strings.TrimSpace(r.str("k8s_nodename"))
+	if r.err != nil {
+		return NodeName{}, r.err
+	}
+	if k8s == "" {
+		return NodeName{}, nil
 	}
 	name := nodename.Derive(h.name, k8s)
-	from := fmt.Sprintf("node name %q derived from the inventory hostname", name)
-	if k8s != "" {
-		from = fmt.Sprintf("node name %q derived from k8s_nodename=%q", name, k8s)
+	if name == k8s {
+		return check(name, "k8s_nodename")
 	}
-	return check(name, from)
+	return check(name, fmt.Sprintf("k8s_nodename=%q (kubeasz's rule)", k8s))
 }
 
 type resolver struct {

@@ -93,31 +93,33 @@ func TestSSHArgs(t *testing.T) {
 func mustHome() string { h, _ := os.UserHomeDir(); return h }
 
 func TestNodeName(t *testing.T) {
-	for _, c := range []struct{ inv, host, want, err string }{
-		{"[kube_node]\n192.168.1.4 k8s_nodename='worker-01'\n", "192.168.1.4", "worker-01", ""},
-		{"[kube_node]\n192.168.1.4 k8s_nodename=''\n", "192.168.1.4", "k8s-192-168-1-4", ""},
-		{"[kube_node]\n192.168.1.4\n", "192.168.1.4", "k8s-192-168-1-4", ""},
-		{"[kube_node]\nnode1 k8s_nodename=Worker_A\n", "node1", "worker-a", ""},
-		{"[kube_node]\nnode1 K8S_NODENAME=literal-name k8s_nodename=x\n", "node1", "literal-name", ""},
-		{"[kube_node]\nnode1 K8S_NODENAME='{{ k8s_nodename }}' k8s_nodename=x\n", "node1", "x", ""},
-		{"[kube_node]\nnode1 nodefix_hostname=chosen K8S_NODENAME=other\n", "node1", "chosen", ""},
-		{"[kube_node]\nnode1 k8s_nodename='bad name'\n", "node1", "", "bad name"},
-		{"[kube_node]\nnode1 nodefix_hostname=UPPER\n", "node1", "", "upper-case"},
-		{"[kube_node]\nnode1 k8s_nodename='{{ x }}'\n", "node1", "", "Jinja"},
-		{"[kube_node]\nnode1 k8s_nodename=" + strings.Repeat("a", 64) + "\n", "node1", "", "at most 63"},
-		{"[kube_node]\nnode1 k8s_nodename=" + strings.Repeat("a.", 33) + "a\n", "node1", "", "at most 64"},
+	for _, c := range []struct{ inv, host, want, source, err string }{
+		{"[kube_node]\n192.168.1.4 k8s_nodename='worker-01'\n", "192.168.1.4", "worker-01", "k8s_nodename", ""},
+		// An empty k8s_nodename: the two kubeasz releases disagree (the
+		// address, or k8s-<address>), so the inventory gives no name and
+		// the node's kubelet decides.
+		{"[kube_node]\n192.168.1.4 k8s_nodename=''\n", "192.168.1.4", "", "", ""},
+		{"[kube_node]\n192.168.1.4\n", "192.168.1.4", "", "", ""},
+		{"[kube_node]\nnode1 k8s_nodename=Worker_A\n", "node1", "worker-a", `k8s_nodename="Worker_A" (kubeasz's rule)`, ""},
+		{"[kube_node]\nnode1 K8S_NODENAME=literal-name k8s_nodename=x\n", "node1", "literal-name", "K8S_NODENAME", ""},
+		{"[kube_node]\nnode1 K8S_NODENAME='' k8s_nodename=x\n", "node1", "x", "k8s_nodename", ""},
+		{"[kube_node]\nnode1 nodefix_hostname=chosen K8S_NODENAME=other\n", "node1", "chosen", "nodefix_hostname", ""},
+		{"[kube_node]\nnode1 k8s_nodename='bad name'\n", "node1", "", "", "bad name"},
+		{"[kube_node]\nnode1 nodefix_hostname=UPPER\n", "node1", "", "", "upper-case"},
+		{"[kube_node]\nnode1 k8s_nodename=" + strings.Repeat("a", 64) + "\n", "node1", "", "", "at most 63"},
+		{"[kube_node]\nnode1 k8s_nodename=" + strings.Repeat("a.", 33) + "a\n", "node1", "", "", "at most 64"},
 	} {
 		inv, _ := loadString(t, "hosts", c.inv)
 		h, _ := inv.Host(c.host)
 		got, err := inv.NodeName(h)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), c.host) {
-				t.Errorf("%q: NodeName = %q, %v; want an error naming the host and saying %q", c.inv, got, err, c.err)
+				t.Errorf("%q: NodeName = %+v, %v; want an error naming the host and saying %q", c.inv, got, err, c.err)
 			}
 			continue
 		}
-		if err != nil || got != c.want {
-			t.Errorf("%q: NodeName = %q, %v; want %q", c.inv, got, err, c.want)
+		if err != nil || got.Name != c.want || got.Source != c.source {
+			t.Errorf("%q: NodeName = %+v, %v; want %q from %q", c.inv, got, err, c.want, c.source)
 		}
 	}
 }
@@ -136,10 +138,13 @@ func TestKubeaszNodeNames(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s: %v", dir, err)
 			}
-			if other, dup := seen[n]; dup {
-				t.Errorf("%s: %s and %s both get %s", dir, other, h.Name(), n)
+			if n.Name == "" {
+				continue
 			}
-			seen[n] = h.Name()
+			if other, dup := seen[n.Name]; dup {
+				t.Errorf("%s: %s and %s both get %s", dir, other, h.Name(), n.Name)
+			}
+			seen[n.Name] = h.Name()
 		}
 	}
 }

@@ -71,7 +71,7 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 		}
 		target := runner.Target{Host: tasks.Host{Name: h.Name()}, Conn: conn}
 		if name, err := inv.NodeName(h); err == nil {
-			target.Host.TargetHostname = name
+			target.Host.TargetHostname = name.Name
 		}
 		p.targets = append(p.targets, target)
 	}
@@ -111,7 +111,10 @@ func fleetHostnamePrecheck(inv *inventory.Inventory) func(context.Context) error
 				invalid = append(invalid, err.Error())
 				continue
 			}
-			hosts = append(hosts, tasks.Host{Name: h.Name(), TargetHostname: name})
+			if name.Name == "" {
+				continue
+			}
+			hosts = append(hosts, tasks.Host{Name: h.Name(), TargetHostname: name.Name})
 		}
 		err := tasks.CheckFleetHostnames(hosts)
 		if len(invalid) == 0 {
