@@ -215,7 +215,7 @@ func runReport(ctx context.Context, node Node, cfg Config, tag, what, body strin
 const writeFileScript = `path=$1 mode=$2
 dir=${path%/*}; [ -n "$dir" ] || dir=/
 mkdir -p "$dir" || exit 1
-tmp="$dir/.${path##*/}.nodefix.$$"
+tmp=$(mktemp "$dir/.${path##*/}.nodefix.XXXXXX") || exit 1
 if cat >"$tmp" && chmod "$mode" "$tmp" && mv -f "$tmp" "$path"; then exit 0; fi
 rm -f "$tmp"
 exit 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type fakeHost struct {
 	hostnamectl bool
 	mountinfo   string
 	procs       []string
+	// kubeProcs is the kube_procs section as the node prints it ("p PID
+	// COMM" then "a ARG" lines); kubelet files and certificates are files.
+	kubeProcs   string
 	units       map[string]string // systemd unit → is-active state
 	modules     map[string]string // kernel module → "loaded", "available"
 	filesystems string
@@ -193,6 +197,17 @@ func (f *fakeHost) hostnameGather(boundary string) Result {
 	} else {
 		sec("nfs_mounts", "", 1)
 	}
+	var etcMounts []string
+	for _, line := range strings.Split(f.mountinfo, "\n") {
+		if strings.Contains(line, " /etc/hosts ") || strings.Contains(line, " /etc/hostname ") {
+			etcMounts = append(etcMounts, line)
+		}
+	}
+	sec("etc_mounts", strings.Join(etcMounts, "\n"), map[bool]int{true: 0, false: 1}[len(etcMounts) > 0])
+	sec("kube_procs", f.kubeProcs, map[bool]int{true: 0, false: 1}[f.kubeProcs != ""])
+	kubeFiles, kubeCerts := f.kubeletSections()
+	sec("kube_files", kubeFiles, map[bool]int{true: 0, false: 1}[kubeFiles != ""])
+	sec("kube_certs", kubeCerts, map[bool]int{true: 0, false: 1}[kubeCerts != ""])
 	file("iscsi_initiator", "/etc/iscsi/initiatorname.iscsi")
 	file("nfs_conf", nfsModprobeConf)
 	file("nfs_state", nfsStatePath)
@@ -206,8 +221,63 @@ func (f *fakeHost) hostnameGather(boundary string) Result {
 	return Result{Stdout: []byte(b.String())}
 }
 
+// kubeletSections prints the kube_files and kube_certs sections as the
+// gather's kfiles and kcerts do: the naming lines of kubelet files, the
+// certificate blocks of certificate files.
+func (f *fakeHost) kubeletSections() (files, certs string) {
+	var fb, cb strings.Builder
+	for _, pattern := range kubeletFiles {
+		for _, p := range f.sortedPaths() {
+			if ok, _ := path.Match(pattern, p); !ok {
+				continue
+			}
+			fmt.Fprintf(&fb, "f %s\n", p)
+			for _, l := range strings.Split(strings.TrimSuffix(f.files[p], "\n"), "\n") {
+				for _, needle := range []string{"hostname-override", "node-name", "NODE_NAME", "with-node-id", "WITH_NODE_ID"} {
+					if strings.Contains(l, needle) {
+						fmt.Fprintf(&fb, "l %s\n", l)
+						break
+					}
+				}
+			}
+		}
+	}
+	for _, p := range kubeletCerts {
+		content, ok := f.files[p]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&cb, "f %s\n", p)
+		in := false
+		for _, l := range strings.Split(strings.TrimSuffix(content, "\n"), "\n") {
+			if strings.HasPrefix(l, "-----BEGIN CERTIFICATE-----") {
+				in = true
+			}
+			if in {
+				fmt.Fprintf(&cb, "c %s\n", l)
+			}
+			if strings.HasPrefix(l, "-----END CERTIFICATE-----") {
+				in = false
+			}
+		}
+	}
+	return fb.String(), cb.String()
+}
+
+func (f *fakeHost) sortedPaths() []string {
+	var paths []string
+	for p := range f.files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
 func (f *fakeHost) hostnameApply(args []string, stdin string) Result {
 	name, hosts, hostnamef, method := args[0], args[2], args[3], args[4]
+	if len(args) != 10 {
+		f.t.Errorf("hostname-apply takes 10 arguments, got %q", args)
+	}
 	setname, whostname, whosts := args[5] == "1", args[6] == "1", args[7] == "1"
 	if whosts && f.readonly[hosts] || whostname && f.readonly[hostnamef] {
 		return Result{ExitStatus: 1, Stderr: []byte("mv: cannot move: Read-only file system\nnodefix: cannot replace; hostname " + args[1] + " kept\n")}

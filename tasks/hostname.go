@@ -3,8 +3,9 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"github.com/nodefix/nodefix/internal/nodename"
 	"strings"
+
+	"github.com/nodefix/nodefix/internal/nodename"
 )
 
 // Hostname gives a host the OS hostname its K8S_NODENAME says (kubeasz's
@@ -57,7 +58,8 @@ func planHostname(st hostState, target string, cfg Config) hostnamePlan {
 		p.SetKernel = st.Kernel != target
 		p.WriteHostname = !st.EtcHostnameExists || st.EtcHostname != target
 		p.HostsAfter, p.WriteHosts = planHosts(st.Hosts, st.Kernel, target, st.HostsExists)
-		p.UseHostnamectl = st.Systemd && st.Hostnamectl
+		// hostnamectl replaces /etc/hostname by a rename, which a bind mount refuses.
+		p.UseHostnamectl = st.Systemd && st.Hostnamectl && !st.EtcHostnameMounted
 	}
 	if cfg.SetNFSUniqueID {
 		if st.NFSIdentifier != "" {
@@ -105,21 +107,45 @@ func (p hostnamePlan) describe(st hostState, would bool) []string {
 
 // Apply implements Task.
 func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Outcome {
-	target := host.TargetHostname
-	if !cfg.KeepHostname || cfg.SetNFSUniqueID {
-		if err := nodename.ValidateHostname(target); err != nil {
-			return Failed(NameHostname, "host %s: target hostname: %v (fix k8s_nodename in the inventory)", host.Name, err)
+	if host.TargetHostname != "" && (!cfg.KeepHostname || cfg.SetNFSUniqueID) {
+		// The planner validated it already; a module caller may not have.
+		if err := nodename.ValidateHostname(host.TargetHostname); err != nil {
+			return Failed(NameHostname, "host %s: the name from %s: %v (fix nodefix_hostname, K8S_NODENAME or k8s_nodename in the inventory)",
+				host.Name, orInventory(host.TargetSource), err)
 		}
 	}
 	before, err := gatherHostState(ctx, node, cfg)
 	if err != nil {
 		return Failed(NameHostname, "%v", err)
 	}
-	plan := planHostname(before, target, cfg)
+	d := decideName(host, before.Identity, cfg)
+	keepRequested := cfg.KeepHostname
 	out := Outcome{Task: NameHostname, Status: StatusOK, Facts: before.facts(), Details: map[string]any{
 		"hostname_before": before.Kernel,
-		"method":          plan.method(),
 	}}
+	identityDetails(out.Details, host, before.Identity, d)
+	out.Warnings = append(out.Warnings, d.Warnings...)
+	if d.Refusal != "" {
+		if !cfg.KeepHostname || cfg.SetNFSUniqueID {
+			out.Status, out.Msg = StatusFailed, fmt.Sprintf("host %s: %s", host.Name, d.Refusal)
+			return out
+		}
+		// --keep-hostname renames nothing: the disagreement is news, not
+		// a failure.
+		out.Warnings = append(out.Warnings, d.Refusal)
+		d.Target = ""
+	}
+	if d.Target == "" {
+		if cfg.SetNFSUniqueID && d.Refusal == "" {
+			out.Status, out.Msg = StatusFailed, fmt.Sprintf("host %s: %s; the NFS uniquifier is made from the node's name: set nodefix_hostname", host.Name, noNameMsg(before))
+			return out
+		}
+		// Nothing to rename to: the task still gathers and reports.
+		cfg.KeepHostname = true
+	}
+	target := d.Target
+	plan := planHostname(before, target, cfg)
+	out.Details["method"] = plan.method()
 	if !cfg.KeepHostname {
 		out.Details["hostname_after"] = target
 	}
@@ -133,6 +159,15 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	if plan.ReplacedUnique != "" {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("replacing nfs4_unique_id %q, which nodefix did not set", plan.ReplacedUnique))
 	}
+	okMsg := func(st hostState) string {
+		switch {
+		case keepRequested:
+			return fmt.Sprintf("hostname %s kept (--keep-hostname)", st.Kernel)
+		case d.Target == "":
+			return noNameMsg(st)
+		}
+		return fmt.Sprintf("hostname is %s in the kernel, /etc/hostname and /etc/hosts (%s)", st.Kernel, d.Source)
+	}
 
 	// Mounts made under a name this run (or an earlier one) replaced.
 	recs, _, _ := staleNFS(before.NFSState, before.NFSMounts)
@@ -143,7 +178,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	if cfg.Check {
 		out.Warnings = append(out.Warnings, nfsStaleWarnings(recs, before.NFSMounts, true)...)
 		if !plan.changes() {
-			out.Msg = okMsg(before, cfg)
+			out.Msg = okMsg(before)
 			return out
 		}
 		out.Status, out.Changed = StatusChanged, true
@@ -221,7 +256,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 		out.Details["nfs_mounts_with_old_identity"] = affected
 	}
 	if !plan.changes() {
-		out.Msg = okMsg(after, cfg)
+		out.Msg = okMsg(after)
 		return out
 	}
 	out.Status, out.Changed = StatusChanged, true
@@ -246,11 +281,30 @@ func cloudInitWarnings(st hostState) []string {
 	return w
 }
 
-func okMsg(st hostState, cfg Config) string {
-	if cfg.KeepHostname {
-		return fmt.Sprintf("hostname %s kept (--keep-hostname)", st.Kernel)
+// noNameMsg: neither the inventory nor the node names the host.
+func noNameMsg(st hostState) string {
+	return fmt.Sprintf("no node name for this host: the inventory gives none (nodefix_hostname, K8S_NODENAME, k8s_nodename) "+
+		"and the node runs no kubelet; hostname %s left as it is", st.Kernel)
+}
+
+// identityDetails reports both sides of the name decision: what the
+// inventory planned, what the node's kubelet says, and the outcome.
+func identityDetails(details map[string]any, host Host, id NodeIdentity, d nameDecision) {
+	details["target"] = d.Target
+	if d.Target != "" {
+		details["target_source"] = d.Source
 	}
-	return fmt.Sprintf("hostname is %s in the kernel, /etc/hostname and /etc/hosts", st.Kernel)
+	if host.TargetHostname != "" {
+		details["inventory_name"] = host.TargetHostname
+		details["inventory_name_source"] = host.TargetSource
+	}
+	if !id.Kubelet {
+		return
+	}
+	details["node_name"] = id.Name
+	details["node_name_source"] = id.Source
+	details["node_name_by"] = map[bool]string{true: "hostname", false: "override"}[id.ByHostname]
+	details["node_name_evidence"] = id.Evidence
 }
 
 // nfsStaleWarnings says which mounts still present an old name.

@@ -35,9 +35,16 @@ type hostState struct {
 	CloudInit        bool
 	PreserveHostname bool
 	ManageEtcHosts   bool
+	// HostsMounted, EtcHostnameMounted: the file is a mount point (a
+	// container's bind mount) and must be written in place.
+	HostsMounted       bool
+	EtcHostnameMounted bool
+	// Identity is the node's Kubernetes identity, from its kubelet.
+	Identity NodeIdentity
 }
 
-const hostnameGatherScript = `nfsmounts() { __f=1; while IFS= read -r __l; do case $__l in *' - nfs '*|*' - nfs4 '*) printf '%s\n' "$__l"; __f=0;; esac; done </proc/self/mountinfo; return $__f; }
+var hostnameGatherScript = `nfsmounts() { __f=1; while IFS= read -r __l; do case $__l in *' - nfs '*|*' - nfs4 '*) printf '%s\n' "$__l"; __f=0;; esac; done </proc/self/mountinfo; return $__f; }
+etcmounts() { __f=1; while IFS= read -r __l; do case $__l in *' /etc/hosts '*|*' /etc/hostname '*) printf '%s\n' "$__l"; __f=0;; esac; done </proc/self/mountinfo; return $__f; }
 resolve() { if [ -L "$1" ]; then readlink -f "$1"; else [ -e "$1" ] && printf '%s\n' "$1"; fi; }
 s kernel cat1 /proc/sys/kernel/hostname
 s etc_hostname cat1 /etc/hostname
@@ -55,7 +62,8 @@ s nfs_conf cat1 ` + nfsModprobeConf + `
 s nfs_state cat1 ` + nfsStatePath + `
 s cloud_init test -f /etc/cloud/cloud.cfg
 s cloud_cfg catn /etc/cloud/cloud.cfg /etc/cloud/cloud.cfg.d/*.cfg
-`
+s etc_mounts etcmounts
+` + nodeIdentityGather
 
 // gatherHostState reads everything the task decides on in one round trip.
 func gatherHostState(ctx context.Context, node Node, cfg Config) (hostState, error) {
@@ -107,6 +115,11 @@ func gatherHostState(ctx context.Context, node Node, cfg Config) (hostState, err
 	if s := sec["nfs_state"]; s.OK() {
 		st.NFSStateExists, st.NFSState = true, parseNFSState(s.Content)
 	}
+	if mounts := sec["etc_mounts"]; mounts.OK() {
+		st.HostsMounted = isMountPoint(mounts.Content, "/etc/hosts", st.HostsPath)
+		st.EtcHostnameMounted = isMountPoint(mounts.Content, "/etc/hostname", st.EtcHostnamePath)
+	}
+	st.Identity = parseNodeIdentity(sec["kube_procs"], sec["kube_files"], sec["kube_certs"], st.Kernel)
 	if sec["cloud_init"].OK() {
 		st.CloudInit = true
 		cfg := sec["cloud_cfg"].Content
@@ -114,6 +127,23 @@ func gatherHostState(ctx context.Context, node Node, cfg Config) (hostState, err
 		st.ManageEtcHosts = cloudCfgBool(cfg, "manage_etc_hosts")
 	}
 	return st, nil
+}
+
+// isMountPoint reports whether any of paths is the mount point (the fifth
+// field) of a /proc/self/mountinfo line in content.
+func isMountPoint(content string, paths ...string) bool {
+	for _, line := range strings.Split(content, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		for _, p := range paths {
+			if f[4] == p {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cloudCfgBool reads a top-level boolean from cloud-init's configuration

@@ -82,9 +82,19 @@ const (
 type Host struct {
 	// Name is the inventory hostname.
 	Name string
-	// TargetHostname is the OS hostname the host should carry (the kubeasz
-	// K8S_NODENAME rule), already validated fleet-wide by the planner.
+	// TargetHostname is the node name the inventory gives the host
+	// (nodefix_hostname, K8S_NODENAME, kubeasz's rule on k8s_nodename),
+	// already checked fleet-wide by the planner; "" when the inventory
+	// gives none. The hostname task renames to it only where the node's
+	// kubelet agrees (see decideName).
 	TargetHostname string
+	// TargetSource names where TargetHostname came from, for messages.
+	TargetSource string
+	// SurveyedHostname is, for a host the inventory names nothing, the
+	// name its kubelet gave before the run, which the fleet precheck
+	// checked against every other host's: the task renames to nothing
+	// else. "" when no survey ran.
+	SurveyedHostname string
 }
 
 // Config carries every task option. One flat struct keeps the CLI, the
@@ -121,6 +131,10 @@ type Config struct {
 	// the identity facts and, with SetNFSUniqueID, sets the NFS
 	// uniquifier (for clusters that cannot rename hosts).
 	KeepHostname bool
+	// TrustInventory: rename to the inventory's name even where the
+	// node's kubelet runs under another (off by default: the node is then
+	// registered again under the new name).
+	TrustInventory bool
 }
 
 // Task is one remediation.

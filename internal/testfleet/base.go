@@ -21,7 +21,8 @@ import (
 
 // overlaid lists the directories every node gets a private copy-on-write
 // view of. /run is a private tmpfs instead (sshd, sudo and lock files).
-var overlaid = []string{"etc", "usr", "var", "root", "home"}
+// /opt holds kubeasz's binaries (bin_dir /opt/kube/bin).
+var overlaid = []string{"etc", "usr", "var", "root", "home", "opt"}
 
 // sudoUser is the non-root account present on every node; it may run
 // anything with sudo, after giving its password.

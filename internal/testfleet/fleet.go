@@ -42,6 +42,9 @@ type Options struct {
 	// Hostname gives node i its initial OS hostname. Nil means the name
 	// kubeasz would give it (a healthy node).
 	Hostname func(i int) string
+	// Kubelet gives node i its Kubernetes node agent (see Kubelet). Nil,
+	// or a zero Kubelet, means none: a plain host.
+	Kubelet func(i int) Kubelet
 	// BehindJump lists nodes (by index, from 2) reachable only through
 	// node 1, the jump host: node 1 and each of them get their own network
 	// namespace, joined by veth links; only node 1 is linked to this
@@ -161,6 +164,12 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		return f, err
 	}
 	var knownHosts strings.Builder
+	var ca *kubeletCA
+	kubelets := map[*Node]kubeletInstall{}
+	self, err := os.Executable()
+	if err != nil {
+		return f, fmt.Errorf("testfleet: %w", err)
+	}
 	for i := 1; i <= opts.Nodes; i++ {
 		n := &Node{
 			Index:       i,
@@ -182,6 +191,19 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 		lines, err := prepareNode(n, hostname)
 		if err != nil {
 			return f, fmt.Errorf("testfleet: %w", err)
+		}
+		if opts.Kubelet != nil {
+			n.Kubelet = opts.Kubelet(i)
+		}
+		if n.Kubelet.Flavor != "" {
+			if ca == nil {
+				if ca, err = newKubeletCA(); err != nil {
+					return f, fmt.Errorf("testfleet: %w", err)
+				}
+			}
+			if kubelets[n], err = n.writeKubelet(ca, n.Kubelet, self); err != nil {
+				return f, fmt.Errorf("testfleet: %w", err)
+			}
 		}
 		knownHosts.WriteString(lines)
 		f.Nodes = append(f.Nodes, n)
@@ -229,6 +251,11 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 	wg.Wait()
 	if err := errs.ErrorOrNil(); err != nil {
 		return f, fmt.Errorf("testfleet: %w", err)
+	}
+	for n, inst := range kubelets {
+		if err := n.startKubelet(bootCtx, inst); err != nil {
+			return f, fmt.Errorf("testfleet: %w", err)
+		}
 	}
 	if opts.Detach {
 		// The address block lives as long as the first node does.

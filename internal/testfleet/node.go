@@ -34,6 +34,8 @@ type Node struct {
 	// K8sNodename is the inventory's k8s_nodename for the node ("" when
 	// the name is left to kubeasz's derivation).
 	K8sNodename string `json:"k8s_nodename"`
+	// Kubelet is the node's Kubernetes node agent (zero: none).
+	Kubelet Kubelet `json:"kubelet"`
 	// InitPID is the host's pid of the node's PID 1 (a bash that reaps
 	// orphans, as init does); killing it ends every process of the node.
 	InitPID int `json:"init_pid"`
