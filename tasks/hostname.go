@@ -281,6 +281,23 @@ func cloudInitWarnings(st hostState) []string {
 	return w
 }
 
+// Survey is what the hostname task would rename host to, changing
+// nothing: the runner asks it of the hosts the inventory names nothing,
+// before any host is touched, so that the fleet precheck checks the names
+// their kubelets give against every other host's. "" means the host would
+// not be renamed; an error, that it would be refused.
+func (Hostname) Survey(ctx context.Context, node Node, host Host, cfg Config) (string, error) {
+	st, err := gatherHostState(ctx, node, cfg)
+	if err != nil {
+		return "", err
+	}
+	d := decideName(host, st.Identity, cfg)
+	if d.Refusal != "" {
+		return "", fmt.Errorf("host %s: %s", host.Name, d.Refusal)
+	}
+	return d.Target, nil
+}
+
 // noNameMsg: neither the inventory nor the node names the host.
 func noNameMsg(st hostState) string {
 	return fmt.Sprintf("no node name for this host: the inventory gives none (nodefix_hostname, K8S_NODENAME, k8s_nodename) "+

@@ -70,18 +70,6 @@ func decideName(host Host, id NodeIdentity, cfg Config) nameDecision {
 	return d
 }
 
-// SurveyName is what the runner asks of a host the inventory names
-// nothing, before any host is touched: the name the hostname task would
-// give it, judged from its kubelet, so that the fleet precheck can check
-// it against every other host's. "" means it would not be renamed.
-func SurveyName(id NodeIdentity, host Host, cfg Config) (string, error) {
-	d := decideName(host, id, cfg)
-	if d.Refusal != "" {
-		return "", fmt.Errorf("%s", d.Refusal)
-	}
-	return d.Target, nil
-}
-
 // orInventory names the source of an inventory name for messages.
 func orInventory(source string) string {
 	if source == "" {

@@ -2,9 +2,10 @@ package tasks
 
 import (
 	"fmt"
-	"github.com/nodefix/nodefix/internal/nodename"
 	"sort"
 	"strings"
+
+	"github.com/nodefix/nodefix/internal/nodename"
 )
 
 // HostnameConflict is a target name that more than one host would carry.
@@ -25,6 +26,8 @@ type InvalidHostname struct {
 type FleetHostnameError struct {
 	Conflicts []HostnameConflict
 	Invalid   []InvalidHostname
+	// sources says where each host's name came from, for the message.
+	sources map[string]string
 }
 
 func (e *FleetHostnameError) Error() string {
@@ -32,12 +35,21 @@ func (e *FleetHostnameError) Error() string {
 	b.WriteString("hostname: refusing to rename any host:")
 	for _, c := range e.Conflicts {
 		fmt.Fprintf(&b, "\n  hosts %s would all be named %q", strings.Join(c.Hosts, ", "), c.Name)
+		var from []string
+		for _, h := range c.Hosts {
+			if src := e.sources[h]; src != "" {
+				from = append(from, h+": "+src)
+			}
+		}
+		if len(from) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(from, "; "))
+		}
 	}
 	for _, in := range e.Invalid {
 		fmt.Fprintf(&b, "\n  host %s: %s", in.Host, in.Err)
 	}
-	b.WriteString("\n  fix: give each host a unique, valid k8s_nodename in the inventory " +
-		"(kubeasz lower-cases it and turns '_' into '-'; without it the name is k8s-<inventory name with '.' as '-'>)")
+	b.WriteString("\n  fix: give each host a unique, valid name in the inventory (nodefix_hostname, K8S_NODENAME, or k8s_nodename: " +
+		"kubeasz lower-cases it and turns '_' into '-'); a host the inventory names nothing keeps the name its kubelet runs as")
 	return b.String()
 }
 
@@ -45,22 +57,29 @@ func (e *FleetHostnameError) Error() string {
 // it over every host of the inventory (not only the --limit'ed ones: a
 // host outside the limit still owns its name) before any host is touched,
 // and refuses the whole run when it returns an error (exit code 1). The
-// hosts' TargetHostname must already be derived by the planner with the
-// kubeasz rule; names are validated again here, defensively.
+// hosts' names are TargetHostname (the inventory's) or, for a host the
+// inventory names nothing, SurveyedHostname (its kubelet's); a host with
+// neither is not renamed and owns no name. Names are validated again
+// here, defensively.
 //
 // The error is a *FleetHostnameError naming every conflicting host and
 // every invalid name.
 func CheckFleetHostnames(hosts []Host) error {
-	var ferr FleetHostnameError
+	ferr := FleetHostnameError{sources: map[string]string{}}
 	byName := map[string][]string{}
 	for _, h := range hosts {
-		if err := nodename.ValidateHostname(h.TargetHostname); err != nil {
-			ferr.Invalid = append(ferr.Invalid, InvalidHostname{Host: h.Name, Name: h.TargetHostname, Err: err.Error()})
+		name, src := h.TargetHostname, h.TargetSource
+		if name == "" {
+			name, src = h.SurveyedHostname, "the node's kubelet"
+		}
+		ferr.sources[h.Name] = src
+		if err := nodename.ValidateHostname(name); err != nil {
+			ferr.Invalid = append(ferr.Invalid, InvalidHostname{Host: h.Name, Name: name, Err: err.Error()})
 			continue
 		}
 		// Hostnames compare case-insensitively in DNS; valid names are
 		// lower-case already, so this only guards a planner that forgot.
-		key := strings.ToLower(h.TargetHostname)
+		key := strings.ToLower(name)
 		byName[key] = append(byName[key], h.Name)
 	}
 	for name, owners := range byName {

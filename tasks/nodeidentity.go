@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -421,18 +420,4 @@ func parseKubeletCerts(content string) (ev []NameEvidence, problems []string, fo
 			Source: fmt.Sprintf("%s CN=%s", f.path, cert.Subject.CommonName)})
 	}
 	return ev, problems, len(files) > 0
-}
-
-// sortedNames is the distinct names of ev, sorted.
-func sortedNames(ev []NameEvidence) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range ev {
-		if !seen[e.Name] {
-			seen[e.Name] = true
-			out = append(out, e.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

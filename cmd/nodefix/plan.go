@@ -16,8 +16,12 @@ import (
 // touched.
 type runPlan struct {
 	targets  []runner.Target
-	precheck func(ctx context.Context) error
-	warnings []string
+	precheck func(ctx context.Context, targets []runner.Target) error
+	// survey and surveyWants look at the hosts the inventory names
+	// nothing before the precheck: their kubelets name them.
+	survey      func(ctx context.Context, node tasks.Node, t *runner.Target) error
+	surveyWants func(t runner.Target) bool
+	warnings    []string
 }
 
 // plan loads the inventory and resolves every matched host's connection
@@ -70,8 +74,9 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 			problems = append(problems, fmt.Sprintf("host %s: %v", h.Name(), err))
 		}
 		target := runner.Target{Host: tasks.Host{Name: h.Name()}, Conn: conn}
+		// An invalid name is the precheck's to report, with every other.
 		if name, err := inv.NodeName(h); err == nil {
-			target.Host.TargetHostname = name.Name
+			target.Host.TargetHostname, target.Host.TargetSource = name.Name, name.Source
 		}
 		p.targets = append(p.targets, target)
 	}
@@ -80,6 +85,13 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 	}
 	if renames {
 		p.precheck = fleetHostnamePrecheck(inv)
+		cfg := o.cfg
+		p.surveyWants = func(t runner.Target) bool { return t.Host.TargetHostname == "" }
+		p.survey = func(ctx context.Context, node tasks.Node, t *runner.Target) error {
+			name, err := tasks.Hostname{}.Survey(ctx, node, t.Host, cfg)
+			t.Host.SurveyedHostname = name
+			return err
+		}
 	}
 	return p, nil
 }
@@ -98,11 +110,20 @@ func hostnameTaskRenames(o runOptions) bool {
 	return false
 }
 
-// fleetHostnamePrecheck checks the target names of every host of the
-// inventory, not only the --limit'ed ones: a host outside the limit still
-// owns its name.
-func fleetHostnamePrecheck(inv *inventory.Inventory) func(context.Context) error {
-	return func(context.Context) error {
+// fleetHostnamePrecheck checks the names of every host of the inventory,
+// not only the --limit'ed ones (a host outside the limit still owns its
+// name): the inventory's names, and for the run's hosts the inventory
+// names nothing, the names their kubelets gave in the survey. A host
+// outside the run that the inventory names nothing owns no name nodefix
+// can know.
+func fleetHostnamePrecheck(inv *inventory.Inventory) func(context.Context, []runner.Target) error {
+	return func(_ context.Context, targets []runner.Target) error {
+		surveyed := map[string]string{}
+		for _, t := range targets {
+			if t.Host.SurveyedHostname != "" {
+				surveyed[t.Host.Name] = t.Host.SurveyedHostname
+			}
+		}
 		var hosts []tasks.Host
 		var invalid []string
 		for _, h := range inv.Hosts() {
@@ -111,10 +132,11 @@ func fleetHostnamePrecheck(inv *inventory.Inventory) func(context.Context) error
 				invalid = append(invalid, err.Error())
 				continue
 			}
-			if name.Name == "" {
+			host := tasks.Host{Name: h.Name(), TargetHostname: name.Name, TargetSource: name.Source, SurveyedHostname: surveyed[h.Name()]}
+			if host.TargetHostname == "" && host.SurveyedHostname == "" {
 				continue
 			}
-			hosts = append(hosts, tasks.Host{Name: h.Name(), TargetHostname: name.Name})
+			hosts = append(hosts, host)
 		}
 		err := tasks.CheckFleetHostnames(hosts)
 		if len(invalid) == 0 {

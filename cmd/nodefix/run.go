@@ -77,6 +77,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "install-missing", Usage: "longhorn-deps: install the missing packages (never by default)"},
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
+		&cli.BoolFlag{Name: "trust-inventory", Usage: "hostname: rename to the inventory's name even where the node's kubelet runs under another (the node must then be registered again)"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
 	}
 }
@@ -173,6 +174,7 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 	o.cfg.InstallMissing = c.Bool("install-missing")
 	o.cfg.SetNFSUniqueID = c.Bool("set-nfs-unique-id")
 	o.cfg.KeepHostname = c.Bool("keep-hostname")
+	o.cfg.TrustInventory = c.Bool("trust-inventory")
 	o.cfg.LonghornExecutables = nil
 	for _, e := range strings.Split(c.String("longhorn-executables"), ",") {
 		if e = strings.TrimSpace(e); e != "" {
@@ -270,6 +272,9 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		ConnectTimeout: o.connectTimeout,
 		TaskTimeout:    o.taskTimeout,
 		Precheck:       p.precheck,
+		Survey:         p.survey,
+		SurveyWants:    p.surveyWants,
+		SurveyTask:     tasks.NameHostname,
 		Observer:       hr,
 	})
 	if res.PrecheckErr != nil && !o.json {

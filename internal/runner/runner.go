@@ -82,9 +82,22 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// TaskTimeout bounds one task on one host (0: DefaultTaskTimeout).
 	TaskTimeout time.Duration
+	// Survey, when set, looks at every target SurveyWants selects before
+	// Precheck, changing nothing, and may fill the target in (the hostname
+	// task's name for a host the inventory names nothing comes from the
+	// host's kubelet, and the precheck must see it). A host the survey
+	// cannot reach is unreachable, a host it fails is failed with the
+	// survey's error under SurveyTask; neither runs. A surveyed host keeps
+	// its connection for the run.
+	Survey      func(ctx context.Context, node tasks.Node, t *Target) error
+	SurveyWants func(t Target) bool
+	SurveyTask  string
 	// Precheck runs before any host is touched (the hostname task's
-	// fleet-wide uniqueness check); an error refuses the whole run.
-	Precheck func(ctx context.Context) error
+	// fleet-wide uniqueness check): before the survey, so that an
+	// inventory at fault is refused without connecting to anything, and
+	// again after it on the surveyed targets. An error refuses the whole
+	// run.
+	Precheck func(ctx context.Context, targets []Target) error
 	// Observer may be nil.
 	Observer Observer
 }
@@ -275,16 +288,49 @@ func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 	for i, t := range targets {
 		res.Hosts[i] = HostResult{Name: t.Host.Name, NotRun: true}
 	}
-	if opts.Precheck != nil {
-		if err := opts.Precheck(ctx); err != nil {
+	r := &run{opts: opts, obs: opts.Observer}
+	targets = append([]Target(nil), targets...)
+	held := make([]transport.Conn, len(targets))
+	defer func() {
+		for _, c := range held {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	finished := make([]bool, len(targets))
+	precheck := func() bool {
+		if opts.Precheck == nil {
+			return true
+		}
+		if err := opts.Precheck(ctx, targets); err != nil {
+			for i, t := range targets {
+				res.Hosts[i] = HostResult{Name: t.Host.Name, NotRun: true}
+			}
 			res.PrecheckErr = err
+			return false
+		}
+		return true
+	}
+	if !precheck() {
+		return res
+	}
+	if opts.Survey != nil && r.survey(ctx, targets, held, finished, res.Hosts) > 0 {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			return res
+		}
+		if !precheck() {
 			return res
 		}
 	}
-	r := &run{opts: opts, obs: opts.Observer}
+	r.reportSurveyed(res.Hosts, finished)
 	sem := make(chan struct{}, opts.Forks)
 	var wg sync.WaitGroup
 	for i, t := range targets {
+		if finished[i] {
+			continue
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -292,17 +338,104 @@ func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 		if ctx.Err() != nil {
 			continue // interrupted: start no new host
 		}
+		conn := held[i]
+		held[i] = nil // the host closes it
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res.Hosts[i] = r.host(ctx, t)
+			res.Hosts[i] = r.host(ctx, t, conn)
 			r.hostDone(res.Hosts[i])
 		}()
 	}
 	wg.Wait()
 	res.Interrupted = ctx.Err() != nil
 	return res
+}
+
+// survey runs opts.Survey on the targets it wants, forks at a time, and
+// says how many it looked at. A host that ends there (unreachable,
+// failed) is finished; the others keep their connection in held.
+func (r *run) survey(ctx context.Context, targets []Target, held []transport.Conn, finished []bool, hosts []HostResult) int {
+	sem := make(chan struct{}, r.opts.Forks)
+	var wg sync.WaitGroup
+	wanted := 0
+	for i := range targets {
+		if r.opts.SurveyWants != nil && !r.opts.SurveyWants(targets[i]) {
+			continue
+		}
+		wanted++
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			start := time.Now()
+			h := HostResult{Name: targets[i].Host.Name, Start: start}
+			conn, err := r.dial(ctx, targets[i])
+			switch {
+			case ctx.Err() != nil:
+				if conn != nil {
+					_ = conn.Close()
+				}
+				return
+			case err != nil:
+				h.Unreachable, h.Msg = true, err.Error()
+			default:
+				tctx, cancel := context.WithTimeout(ctx, r.opts.TaskTimeout)
+				err = r.opts.Survey(tctx, conn, &targets[i])
+				cancel()
+				if w, ok := conn.(transport.Warner); ok {
+					h.Warnings = w.Warnings()
+				}
+				if err == nil {
+					held[i] = conn
+					return
+				}
+				_ = conn.Close()
+				if ctx.Err() != nil {
+					return
+				}
+				if lost := connLost(conn); lost != nil {
+					h.Unreachable, h.Msg = true, fmt.Sprintf("connection lost while surveying: %v", lost)
+				} else {
+					h.Outcomes = []tasks.Outcome{tasks.Failed(r.opts.SurveyTask, "%v", err)}
+				}
+			}
+			h.Duration = time.Since(start)
+			hosts[i], finished[i] = h, true
+		}()
+	}
+	wg.Wait()
+	return wanted
+}
+
+// reportSurveyed tells the observer about the hosts the survey finished,
+// once the run goes ahead.
+func (r *run) reportSurveyed(hosts []HostResult, finished []bool) {
+	for i, h := range hosts {
+		if !finished[i] {
+			continue
+		}
+		r.hostStarted(h.Name)
+		for _, o := range h.Outcomes {
+			r.taskDone(h.Name, o)
+		}
+		r.hostDone(h)
+	}
+}
+
+// dial connects to t within the connect timeout.
+func (r *run) dial(ctx context.Context, t Target) (transport.Conn, error) {
+	dialCtx, cancel := context.WithTimeout(ctx, r.opts.ConnectTimeout)
+	defer cancel()
+	return r.opts.Dialer.Dial(dialCtx, t)
 }
 
 type run struct {
@@ -335,16 +468,18 @@ func (r *run) hostDone(h HostResult) {
 	}
 }
 
-// host runs every task on one target.
-func (r *run) host(ctx context.Context, t Target) (h HostResult) {
+// host runs every task on one target, on conn when the survey left one
+// open.
+func (r *run) host(ctx context.Context, t Target, conn transport.Conn) (h HostResult) {
 	h = HostResult{Name: t.Host.Name, Start: time.Now()}
 	// A named result: the deferred assignment reaches the caller.
 	defer func() { h.Duration = time.Since(h.Start) }()
 	r.hostStarted(h.Name)
 
-	dialCtx, cancel := context.WithTimeout(ctx, r.opts.ConnectTimeout)
-	conn, err := r.opts.Dialer.Dial(dialCtx, t)
-	cancel()
+	var err error
+	if conn == nil {
+		conn, err = r.dial(ctx, t)
+	}
 	if ctx.Err() != nil {
 		if conn != nil {
 			_ = conn.Close()

@@ -322,7 +322,7 @@ func TestPrecheckRefusesBeforeAnyHost(t *testing.T) {
 	res := Run(context.Background(), targets("a"), Options{
 		Tasks:    []tasks.Task{okTask("t")},
 		Dialer:   DialFunc(func(context.Context, Target) (transport.Conn, error) { dialed = true; return &fakeConn{}, nil }),
-		Precheck: func(context.Context) error { return errors.New("a and b would both be named worker-1") },
+		Precheck: func(context.Context, []Target) error { return errors.New("a and b would both be named worker-1") },
 	})
 	if dialed {
 		t.Error("a host was touched")
@@ -376,5 +376,113 @@ func TestHostDurationIsRecorded(t *testing.T) {
 	}
 	if res.Duration < work {
 		t.Errorf("run: duration %v, want at least %v", res.Duration, work)
+	}
+}
+
+// The survey looks at the hosts it wants before the precheck, which sees
+// what it found; a surveyed host runs on the connection the survey opened.
+func TestSurveyFeedsThePrecheckAndKeepsItsConnection(t *testing.T) {
+	var dials sync.Map // host → count
+	var conns sync.Map // host → []*fakeConn
+	dialer := DialFunc(func(ctx context.Context, t Target) (transport.Conn, error) {
+		n, _ := dials.LoadOrStore(t.Host.Name, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+		if t.Host.Name == "gone" {
+			return nil, errors.New("connection refused")
+		}
+		c := &fakeConn{}
+		v, _ := conns.LoadOrStore(t.Host.Name, &[]*fakeConn{})
+		*v.(*[]*fakeConn) = append(*v.(*[]*fakeConn), c)
+		return c, nil
+	})
+	ts := targets("named", "fromnode", "refused", "gone")
+	ts[0].Host.TargetHostname = "worker-1"
+	var seen []string
+	var prechecks int
+	var ran sync.Map
+	res := Run(context.Background(), ts, Options{
+		Tasks: []tasks.Task{fakeTask{name: "hostname", do: func(_ context.Context, _ tasks.Node, host string) tasks.Outcome {
+			ran.Store(host, true)
+			return tasks.Outcome{Task: "hostname", Status: tasks.StatusOK}
+		}}},
+		Dialer:      dialer,
+		SurveyWants: func(t Target) bool { return t.Host.TargetHostname == "" },
+		SurveyTask:  "hostname",
+		Survey: func(ctx context.Context, node tasks.Node, t *Target) error {
+			if t.Host.Name == "refused" {
+				return errors.New("the node's own sources disagree")
+			}
+			t.Host.SurveyedHostname = "worker-2"
+			return nil
+		},
+		Precheck: func(_ context.Context, ts []Target) error {
+			prechecks++
+			seen = seen[:0]
+			for _, t := range ts {
+				seen = append(seen, t.Host.Name+"="+t.Host.TargetHostname+t.Host.SurveyedHostname)
+			}
+			return nil
+		},
+	})
+	if prechecks != 2 || strings.Join(seen, " ") != "named=worker-1 fromnode=worker-2 refused= gone=" {
+		t.Errorf("%d prechecks, the last saw %v", prechecks, seen)
+	}
+	want := map[string]Status{"named": HostOK, "fromnode": HostOK, "refused": HostFailed, "gone": HostUnreachable}
+	for _, h := range res.Hosts {
+		if h.Status() != want[h.Name] {
+			t.Errorf("%s: %s (%s %v), want %s", h.Name, h.Status(), h.Msg, h.Outcomes, want[h.Name])
+		}
+		_, didRun := ran.Load(h.Name)
+		if didRun != (want[h.Name] == HostOK) {
+			t.Errorf("%s: tasks ran %v", h.Name, didRun)
+		}
+		n, _ := dials.Load(h.Name)
+		if got := n.(*atomic.Int32).Load(); got != 1 {
+			t.Errorf("%s dialed %d times, want once", h.Name, got)
+		}
+	}
+	if o := res.Hosts[2].Outcomes; len(o) != 1 || o[0].Task != "hostname" || !strings.Contains(o[0].Msg, "disagree") {
+		t.Errorf("refused host's outcome %+v", o)
+	}
+	conns.Range(func(k, v any) bool {
+		for _, c := range *v.(*[]*fakeConn) {
+			if !c.closed {
+				t.Errorf("%s: a connection was left open", k)
+			}
+		}
+		return true
+	})
+	if res.ExitCode() != exitcode.Unreachable {
+		t.Errorf("exit %d", res.ExitCode())
+	}
+}
+
+// A collision only the survey reveals refuses the run: no host is run.
+func TestSurveyedCollisionRefusesTheRun(t *testing.T) {
+	var ran atomic.Bool
+	res := Run(context.Background(), targets("a", "b"), Options{
+		Tasks: []tasks.Task{fakeTask{name: "hostname", do: func(context.Context, tasks.Node, string) tasks.Outcome {
+			ran.Store(true)
+			return tasks.Outcome{Status: tasks.StatusOK}
+		}}},
+		Dialer: dialOK(nil),
+		Survey: func(_ context.Context, _ tasks.Node, t *Target) error {
+			t.Host.SurveyedHostname = "same"
+			return nil
+		},
+		Precheck: func(_ context.Context, ts []Target) error {
+			if ts[0].Host.SurveyedHostname != "" && ts[0].Host.SurveyedHostname == ts[1].Host.SurveyedHostname {
+				return errors.New("a and b would both be named same")
+			}
+			return nil
+		},
+	})
+	if ran.Load() || res.ExitCode() != exitcode.Usage {
+		t.Errorf("ran %v, exit %d", ran.Load(), res.ExitCode())
+	}
+	for _, h := range res.Hosts {
+		if h.Status() != HostNotRun {
+			t.Errorf("%s: %s", h.Name, h.Status())
+		}
 	}
 }
