@@ -209,9 +209,9 @@ func (ca *kubeletCA) install(k Kubelet, self string) (kubeletInstall, error) {
 				`Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"` + "\n" +
 				"EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env\nEnvironmentFile=-/etc/default/kubelet\n" +
 				"ExecStart=\nExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS\n",
-			"/var/lib/kubelet/kubeadm-flags.env":              `KUBELET_KUBEADM_ARGS="` + flags + `"` + "\n",
-			"/etc/default/kubelet":                            "KUBELET_EXTRA_ARGS=\n",
-			dated:                                             string(cert) + string(key),
+			"/var/lib/kubelet/kubeadm-flags.env": `KUBELET_KUBEADM_ARGS="` + flags + `"` + "\n",
+			"/etc/default/kubelet":               "KUBELET_EXTRA_ARGS=\n",
+			dated:                                string(cert) + string(key),
 			"/var/lib/kubelet/pki/kubelet-client-current.pem": symlinkPrefix + dated,
 			"/etc/kubernetes/pki/ca.crt":                      string(ca.certPEM),
 			"/etc/kubernetes/kubelet.conf": kubeconfig("https://10.0.0.1:6443", "/etc/kubernetes/pki/ca.crt",
