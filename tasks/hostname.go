@@ -281,21 +281,40 @@ func cloudInitWarnings(st hostState) []string {
 	return w
 }
 
-// Survey is what the hostname task would rename host to, changing
-// nothing: the runner asks it of the hosts the inventory names nothing,
-// before any host is touched, so that the fleet precheck checks the names
-// their kubelets give against every other host's. "" means the host would
-// not be renamed; an error, that it would be refused.
-func (Hostname) Survey(ctx context.Context, node Node, host Host, cfg Config) (string, error) {
+// Identification is what the hostname task would name a host, judged
+// from the inventory and the node, and the node's own identity.
+type Identification struct {
+	// Target is the name the task would give the host ("" none),
+	// TargetSource where it came from.
+	Target       string       `json:"target"`
+	TargetSource string       `json:"target_source,omitempty"`
+	Node         NodeIdentity `json:"node"`
+	// Hostname is the host's current kernel hostname.
+	Hostname string `json:"hostname"`
+}
+
+// Identify gathers and decides what the hostname task would rename host
+// to, changing nothing. An error means the task would refuse the host.
+func (Hostname) Identify(ctx context.Context, node Node, host Host, cfg Config) (Identification, error) {
 	st, err := gatherHostState(ctx, node, cfg)
 	if err != nil {
-		return "", err
+		return Identification{}, err
 	}
 	d := decideName(host, st.Identity, cfg)
+	id := Identification{Target: d.Target, TargetSource: d.Source, Node: st.Identity, Hostname: st.Kernel}
 	if d.Refusal != "" {
-		return "", fmt.Errorf("host %s: %s", host.Name, d.Refusal)
+		return id, fmt.Errorf("host %s: %s", host.Name, d.Refusal)
 	}
-	return d.Target, nil
+	return id, nil
+}
+
+// Survey is the name Identify finds: the runner asks it of the hosts the
+// inventory names nothing, before any host is touched, so that the fleet
+// precheck checks the names their kubelets give against every other
+// host's. "" means the host would not be renamed.
+func (h Hostname) Survey(ctx context.Context, node Node, host Host, cfg Config) (string, error) {
+	id, err := h.Identify(ctx, node, host, cfg)
+	return id.Target, err
 }
 
 // noNameMsg: neither the inventory nor the node names the host.

@@ -39,7 +39,7 @@ func kubeletFleet(t *testing.T, hostname func(i int) string) *testfleet.Fleet {
 		3: {Flavor: testfleet.KubeletK3s, NodeName: "k3s-03"},
 	}
 	return testfleet.New(t, testfleet.Options{Nodes: 4,
-		Kubelet:     func(i int) testfleet.Kubelet { return kubelets[i] },
+		Kubelet:     func(i int, _ string) testfleet.Kubelet { return kubelets[i] },
 		K8sNodename: func(int) string { return "" },
 		Hostname:    hostname,
 	})

@@ -93,10 +93,11 @@ type jsonDoc struct {
 		Warnings []string       `json:"warnings"`
 		Stats    map[string]int `json:"stats"`
 		Tasks    []struct {
-			Task    string `json:"task"`
-			Status  string `json:"status"`
-			Changed bool   `json:"changed"`
-			Msg     string `json:"msg"`
+			Task    string         `json:"task"`
+			Status  string         `json:"status"`
+			Changed bool           `json:"changed"`
+			Msg     string         `json:"msg"`
+			Details map[string]any `json:"details"`
 		} `json:"tasks"`
 	} `json:"hosts"`
 	Summary map[string]int `json:"summary"`

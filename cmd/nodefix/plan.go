@@ -56,6 +56,9 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 	if o.connection == "local" && len(hosts) > 1 {
 		return p, fmt.Errorf("--connection local runs on this machine, but %d hosts match: limit the run to this host (-l NAME)", len(hosts))
 	}
+	if o.expectedHostname != "" && len(hosts) != 1 {
+		return p, fmt.Errorf("--expected-hostname names the one host of a run, but %d hosts match: limit the run to that host (-l NAME)", len(hosts))
+	}
 	renames := hostnameTaskRenames(o)
 	var problems []string
 	for _, h := range hosts {
@@ -78,6 +81,7 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 		if name, err := inv.NodeName(h); err == nil {
 			target.Host.TargetHostname, target.Host.TargetSource = name.Name, name.Source
 		}
+		target.Host.SurveyedHostname = o.expectedHostname
 		p.targets = append(p.targets, target)
 	}
 	if len(problems) > 0 {
@@ -86,7 +90,7 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 	if renames {
 		p.precheck = fleetHostnamePrecheck(inv)
 		cfg := o.cfg
-		p.surveyWants = func(t runner.Target) bool { return t.Host.TargetHostname == "" }
+		p.surveyWants = func(t runner.Target) bool { return t.Host.TargetHostname == "" && t.Host.SurveyedHostname == "" }
 		p.survey = func(ctx context.Context, node tasks.Node, t *runner.Target) error {
 			name, err := tasks.Hostname{}.Survey(ctx, node, t.Host, cfg)
 			t.Host.SurveyedHostname = name

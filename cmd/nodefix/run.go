@@ -77,6 +77,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "install-missing", Usage: "longhorn-deps: install the missing packages (never by default)"},
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
+		&cli.StringFlag{Name: "expected-hostname", Usage: "hostname: rename the one host of this run to `NAME` and nothing else (the name a playbook's fleet precheck approved for a host the inventory names nothing)"},
 		&cli.BoolFlag{Name: "trust-inventory", Usage: "hostname: rename to the inventory's name even where the node's kubelet runs under another (the node must then be registered again)"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
 	}
@@ -120,6 +121,9 @@ type runOptions struct {
 	connection     string
 	connectTimeout time.Duration
 	taskTimeout    time.Duration
+	// expectedHostname: the one host of the run may be renamed to this
+	// name only (see --expected-hostname).
+	expectedHostname string
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -138,6 +142,8 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 		acceptNew:     c.Bool("accept-new"),
 		connection:    c.String("connection"),
 		taskTimeout:   c.Duration("task-timeout"),
+
+		expectedHostname: strings.TrimSpace(c.String("expected-hostname")),
 	}
 	if c.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: options only (hosts are chosen with -i and --limit)", c.Args().First())

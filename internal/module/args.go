@@ -35,9 +35,19 @@ const DefaultTaskTimeout = 15 * time.Minute
 type Args struct {
 	// Tasks to run, comma-separated for tasks.Select ("" = all).
 	Tasks string
-	// Hostname is the name the hostname task gives the node (its
-	// K8S_NODENAME); the node alone cannot know the fleet's naming.
+	// Hostname is the node name the inventory gives the node (its
+	// K8S_NODENAME), "" when it gives none: the hostname task then takes
+	// the name the node's kubelet runs as, or renames nothing.
 	Hostname string
+	// HostnameSource names the variable Hostname came from, for messages.
+	HostnameSource string
+	// ExpectedHostname is the name the playbook's fleet precheck approved
+	// for a node the inventory names nothing (from identify): the task
+	// renames to nothing else.
+	ExpectedHostname string
+	// Identify: report what the hostname task would name the node and the
+	// node's Kubernetes identity; run no task, change nothing.
+	Identify bool
 	// Config carries the task options, _ansible_check_mode and
 	// _ansible_diff.
 	Config tasks.Config
@@ -70,11 +80,23 @@ var params = []param{
 		a.Tasks = strings.Join(names, ",")
 		return nil
 	}},
-	{"hostname", "the node's name, e.g. \"{{ K8S_NODENAME }}\"", func(a *Args, v any) error {
+	{"hostname", "the node name the inventory gives, e.g. \"{{ K8S_NODENAME }}\"; leave it out (or empty) to take the name the node's kubelet runs as", func(a *Args, v any) error {
 		s, err := stringValue(v)
 		a.Hostname = strings.TrimSpace(s)
 		return err
 	}},
+	{"hostname_source", "where hostname came from (e.g. K8S_NODENAME), for messages", func(a *Args, v any) error {
+		s, err := stringValue(v)
+		a.HostnameSource = strings.TrimSpace(s)
+		return err
+	}},
+	{"expected_hostname", "the name the fleet precheck approved for a node the inventory names nothing (from identify)", func(a *Args, v any) error {
+		s, err := stringValue(v)
+		a.ExpectedHostname = strings.TrimSpace(s)
+		return err
+	}},
+	{"identify", "bool: report the name the hostname task would give and the node's Kubernetes identity; change nothing", boolInto(func(a *Args) *bool { return &a.Identify })},
+	{"trust_inventory", "bool: rename to hostname even where the node's kubelet runs under another name", boolInto(func(a *Args) *bool { return &a.Config.TrustInventory })},
 	{"keep_hostname", "bool: rename nothing, still report identities", boolInto(func(a *Args) *bool { return &a.Config.KeepHostname })},
 	{"set_nfs_unique_id", "bool: set a unique nfs4_unique_id", boolInto(func(a *Args) *bool { return &a.Config.SetNFSUniqueID })},
 	{"install_missing", "bool: longhorn-deps installs what is missing", boolInto(func(a *Args) *bool { return &a.Config.InstallMissing })},
@@ -219,20 +241,8 @@ func (a Args) validate() error {
 		}
 		return nil
 	}
-	selected, err := tasks.Select(a.Tasks)
-	if err != nil {
+	if _, err := tasks.Select(a.Tasks); err != nil {
 		return fmt.Errorf("argument 'tasks': %v", err)
-	}
-	for _, t := range selected {
-		if t.Name() != tasks.NameHostname {
-			continue
-		}
-		needsName := !a.Config.KeepHostname || a.Config.SetNFSUniqueID
-		if needsName && a.Hostname == "" {
-			return fmt.Errorf("the hostname task needs the name this node should carry, and the node alone cannot know the fleet's naming: " +
-				"pass hostname: \"{{ K8S_NODENAME }}\" (kubeasz, with -e @clusters/<cluster>/config.yml) or another per-host variable; " +
-				"or leave hostname out of tasks, or set keep_hostname: true")
-		}
 	}
 	return nil
 }

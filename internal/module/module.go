@@ -25,6 +25,9 @@ type Result struct {
 	// Hostname is the name the node was given (or, in check mode, would
 	// be given).
 	Hostname string `json:"hostname,omitempty"`
+	// Identification is identify's answer: the name the hostname task
+	// would give the node, and the node's Kubernetes identity.
+	Identification *tasks.Identification `json:"identification,omitempty"`
 	// Tasks are the outcomes of the tasks that ran, in run order. Not
 	// "results": Ansible reads that key as a loop's items.
 	Tasks []tasks.Outcome `json:"tasks,omitempty"`
@@ -80,6 +83,9 @@ func run(ctx context.Context, argsFile string, node tasks.Node, hostName string)
 	if a.FleetIdentities != nil {
 		return AuditIdentities(a.FleetIdentities)
 	}
+	if a.Identify {
+		return Identify(ctx, node, hostName, a)
+	}
 	return Run(ctx, node, hostName, a)
 }
 
@@ -108,7 +114,36 @@ func Run(ctx context.Context, node tasks.Node, hostName string, a Args) Result {
 	if err != nil {
 		return failed("argument 'tasks': %v", err)
 	}
-	return runTasks(ctx, node, tasks.Host{Name: hostName, TargetHostname: a.Hostname}, selected, a)
+	return runTasks(ctx, node, a.host(hostName), selected, a)
+}
+
+// host is the node as the hostname task sees it.
+func (a Args) host(name string) tasks.Host {
+	h := tasks.Host{Name: name, TargetHostname: a.Hostname, TargetSource: a.HostnameSource, SurveyedHostname: a.ExpectedHostname}
+	if h.TargetHostname != "" && h.TargetSource == "" {
+		h.TargetSource = "the hostname argument"
+	}
+	return h
+}
+
+// Identify answers identify: what the hostname task would name the node
+// (judged against its kubelet, as a run judges it), changing nothing. A
+// playbook runs it on the nodes the inventory names nothing, before its
+// fleet precheck. A node the task would refuse fails here already.
+func Identify(ctx context.Context, node tasks.Node, hostName string, a Args) Result {
+	id, err := tasks.Hostname{}.Identify(ctx, node, a.host(hostName), a.Config)
+	res := Result{Identification: &id, Hostname: id.Target}
+	if err != nil {
+		res.Failed, res.Msg = true, err.Error()
+		return res
+	}
+	switch {
+	case id.Target == "":
+		res.Msg = fmt.Sprintf("no node name: the inventory gives none and the node runs no kubelet; hostname %s stays", id.Hostname)
+	default:
+		res.Msg = fmt.Sprintf("node name %s (%s)", id.Target, id.TargetSource)
+	}
+	return res
 }
 
 func runTasks(ctx context.Context, node tasks.Node, host tasks.Host, selected []tasks.Task, a Args) Result {
@@ -152,7 +187,9 @@ func summarize(res *Result, a Args) {
 			res.Diff = append(res.Diff, DiffEntry{Before: o.Diff.Before, After: o.Diff.After, BeforeHeader: o.Task, AfterHeader: o.Task})
 		}
 		if o.Task == tasks.NameHostname && !a.Config.KeepHostname {
-			res.Hostname = a.Hostname
+			if after, ok := o.Details["hostname_after"].(string); ok {
+				res.Hostname = after
+			}
 		}
 		if o.Status == tasks.StatusFailed {
 			res.Failed = true

@@ -22,8 +22,26 @@ func TestParseArgs(t *testing.T) {
 		check   func(t *testing.T, a Args)
 		wantErr string
 	}{
-		{name: "defaults: every task, which needs a hostname", args: `{}`,
-			wantErr: "the hostname task needs the name this node should carry"},
+		{name: "defaults: every task; no hostname leaves the name to the node's kubelet", args: `{}`, check: func(t *testing.T, a Args) {
+			if a.Hostname != "" || a.Tasks != "" || a.Identify || a.Config.TrustInventory {
+				t.Errorf("got %+v", a)
+			}
+		}},
+		{name: "identify, with the playbook's name and where it came from", args: `{"identify": true, "hostname": "w1", "hostname_source": "K8S_NODENAME", "expected_hostname": "", "trust_inventory": false}`,
+			check: func(t *testing.T, a Args) {
+				if !a.Identify || a.Hostname != "w1" || a.HostnameSource != "K8S_NODENAME" {
+					t.Errorf("got %+v", a)
+				}
+				if h := a.host("n1"); h.TargetHostname != "w1" || h.TargetSource != "K8S_NODENAME" {
+					t.Errorf("host %+v", h)
+				}
+			}},
+		{name: "expected_hostname becomes the surveyed name", args: `{"expected_hostname": "w2", "trust_inventory": "yes"}`,
+			check: func(t *testing.T, a Args) {
+				if h := a.host("n1"); h.SurveyedHostname != "w2" || h.TargetHostname != "" || !a.Config.TrustInventory {
+					t.Errorf("host %+v, args %+v", h, a)
+				}
+			}},
 		{name: "hostname given", args: `{"hostname": "worker-01"}`, check: func(t *testing.T, a Args) {
 			if a.Hostname != "worker-01" || a.Tasks != "" || a.Config.Check || a.Config.Diff || a.TaskTimeout != DefaultTaskTimeout {
 				t.Errorf("got %+v", a)
@@ -58,8 +76,11 @@ func TestParseArgs(t *testing.T) {
 				t.Error("keep_hostname not set")
 			}
 		}},
-		{name: "keep_hostname with set_nfs_unique_id needs the name", args: `{"keep_hostname": true, "set_nfs_unique_id": true}`,
-			wantErr: "the hostname task needs the name"},
+		{name: "keep_hostname with set_nfs_unique_id", args: `{"keep_hostname": true, "set_nfs_unique_id": true}`, check: func(t *testing.T, a Args) {
+			if !a.Config.KeepHostname || !a.Config.SetNFSUniqueID {
+				t.Errorf("got %+v", a.Config)
+			}
+		}},
 		{name: "templated booleans", args: `{"tasks": "longhorn-deps", "install_missing": "True", "set_nfs_unique_id": "off", "keep_hostname": 1}`,
 			check: func(t *testing.T, a Args) {
 				if !a.Config.InstallMissing || a.Config.SetNFSUniqueID || !a.Config.KeepHostname {
@@ -158,11 +179,13 @@ func (s scripted) Apply(_ context.Context, _ tasks.Node, h tasks.Host, cfg tasks
 
 func TestRunTasks(t *testing.T) {
 	renamed := tasks.Outcome{Task: "hostname", Status: tasks.StatusChanged, Changed: true, Msg: "renamed localhost → worker-01 (hostname)",
-		Warnings: []string{"cloud-init may undo it"}, Diff: &tasks.Diff{Before: "hostname: localhost\n", After: "hostname: worker-01\n"}}
+		Warnings: []string{"cloud-init may undo it"}, Diff: &tasks.Diff{Before: "hostname: localhost\n", After: "hostname: worker-01\n"},
+		Details: map[string]any{"hostname_after": "worker-01"}}
 	ok := tasks.Outcome{Task: "rpmdb", Status: tasks.StatusOK, Msg: "the rpm database verifies"}
 	skipped := tasks.Outcome{Task: "rpm-queries", Status: tasks.StatusSkipped, Msg: "not implemented yet"}
 	failedDeps := tasks.Outcome{Task: "longhorn-deps", Status: tasks.StatusFailed, Msg: "missing: iscsiadm (open-iscsi)"}
-	failedName := tasks.Outcome{Task: "hostname", Status: tasks.StatusFailed, Msg: "hostname: exit 1"}
+	failedName := tasks.Outcome{Task: "hostname", Status: tasks.StatusFailed, Msg: "hostname: exit 1",
+		Details: map[string]any{"hostname_after": "localhost"}}
 
 	tests := []struct {
 		name     string
@@ -190,7 +213,7 @@ func TestRunTasks(t *testing.T) {
 			Warnings: []string{"hostname: cloud-init may undo it"},
 		}},
 		{name: "first task fails", outcomes: []tasks.Outcome{failedName, ok}, wantRun: 1, want: Result{
-			Failed: true, Hostname: "worker-01", Msg: "hostname: hostname: exit 1; not run after the failure: rpmdb",
+			Failed: true, Hostname: "localhost", Msg: "hostname: hostname: exit 1; not run after the failure: rpmdb",
 			Tasks: []tasks.Outcome{failedName}, NotRun: []string{"rpmdb"},
 		}},
 		{name: "every task skipped", outcomes: []tasks.Outcome{skipped}, wantRun: 1, want: Result{
@@ -287,7 +310,7 @@ func TestMainProtocol(t *testing.T) {
 		wantJSON map[string]any
 	}{
 		{name: "missing args file", wantRC: 1, wantJSON: map[string]any{"failed": true, "changed": false}},
-		{name: "bad args", args: `{"tasks": "hostname"}`, wantRC: 1, wantJSON: map[string]any{"failed": true}},
+		{name: "bad args", args: `{"tasks": "reboot"}`, wantRC: 1, wantJSON: map[string]any{"failed": true}},
 		{name: "precheck ok", args: `{"fleet_names": {"a": "x1", "b": "x2"}, "_ansible_check_mode": true}`, wantRC: 0,
 			wantJSON: map[string]any{"failed": false, "changed": false, "msg": "the 2 planned hostnames are valid and unique"}},
 		{name: "precheck refused", args: `{"fleet_names": {"a": "x1", "b": "x1"}}`, wantRC: 1, wantJSON: map[string]any{"failed": true}},

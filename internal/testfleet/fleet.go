@@ -42,9 +42,9 @@ type Options struct {
 	// Hostname gives node i its initial OS hostname. Nil means the name
 	// kubeasz would give it (a healthy node).
 	Hostname func(i int) string
-	// Kubelet gives node i its Kubernetes node agent (see Kubelet). Nil,
-	// or a zero Kubelet, means none: a plain host.
-	Kubelet func(i int) Kubelet
+	// Kubelet gives node i (listening on addr) its Kubernetes node agent
+	// (see Kubelet). Nil, or a zero Kubelet, means none: a plain host.
+	Kubelet func(i int, addr string) Kubelet
 	// BehindJump lists nodes (by index, from 2) reachable only through
 	// node 1, the jump host: node 1 and each of them get their own network
 	// namespace, joined by veth links; only node 1 is linked to this
@@ -193,7 +193,7 @@ func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
 			return f, fmt.Errorf("testfleet: %w", err)
 		}
 		if opts.Kubelet != nil {
-			n.Kubelet = opts.Kubelet(i)
+			n.Kubelet = opts.Kubelet(i, n.Addr)
 		}
 		if n.Kubelet.Flavor != "" {
 			if ca == nil {

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nodefix/nodefix/internal/exitcode"
+	"github.com/nodefix/nodefix/internal/testfleet"
+)
+
+// checkNameCases compares one nodefix run's JSON and the nodes with cases.
+func checkNameCases(t *testing.T, f *testfleet.Fleet, cases []testfleet.NameCase, d jsonDoc) {
+	t.Helper()
+	ctx := context.Background()
+	for i, n := range f.Nodes {
+		c := cases[i]
+		h, ok := d.Hosts[n.Name]
+		if !ok || len(h.Tasks) == 0 || h.Tasks[0].Task != "hostname" {
+			t.Errorf("%s (%s): no hostname task in %+v", n.Name, c.What, h)
+			continue
+		}
+		task := h.Tasks[0]
+		if task.Status != c.Status {
+			t.Errorf("%s (%s): hostname %s, want %s: %s", n.Name, c.What, task.Status, c.Status, task.Msg)
+		}
+		for _, want := range c.MsgHas {
+			if !strings.Contains(task.Msg, want) {
+				t.Errorf("%s (%s): message %q lacks %q", n.Name, c.What, task.Msg, want)
+			}
+		}
+		if got, _ := n.Hostname(ctx); got != c.Want(n.Addr) {
+			t.Errorf("%s (%s): hostname %q, want %q", n.Name, c.What, got, c.Want(n.Addr))
+		}
+		if n.Kubelet.Flavor != "" && task.Details["node_name"] != n.Kubelet.NodeName {
+			t.Errorf("%s (%s): node_name %v, want the kubelet's %s", n.Name, c.What, task.Details["node_name"], n.Kubelet.NodeName)
+		}
+	}
+}
+
+// Issue 11, through the CLI: every name source ends as its case says, a
+// second run changes nothing, and an inventory that is wrong about a node
+// (two hosts swapped, a kubeadm node given a name it does not run as)
+// renames nothing on it and exits 2 with both names.
+func TestFleetNamesJudgedAgainstTheNode(t *testing.T) {
+	cases := testfleet.NameCases()
+	f := testfleet.New(t, testfleet.NameCaseOptions(cases))
+	base := []string{"-i", "", "--tasks", "hostname", "--json"}
+	args := func(cmd, inv string) []string {
+		a := append([]string{cmd}, base...)
+		a[2] = inv
+		return a
+	}
+
+	misnamed := testfleet.MisnamedCases()
+	wrong := filepath.Join(t.TempDir(), "wrong.yml")
+	if err := f.WriteYAMLInventory(wrong, f.InventoryWith(misnamed)); err != nil {
+		t.Fatal(err)
+	}
+	// The wrong inventory first: the three nodes it is wrong about fail
+	// and keep their names; the rest are renamed as they should be.
+	r := nodefix(t, args("run", wrong)...)
+	if r.code != exitcode.HostFailed {
+		t.Errorf("wrong inventory: exit %d, want %d", r.code, exitcode.HostFailed)
+	}
+	checkNameCases(t, f, misnamed, parseJSON(t, r))
+
+	// Check mode on the right inventory says what the run then does.
+	r = nodefix(t, args("check", f.InventoryYAML)...)
+	if r.code != exitcode.OK {
+		t.Errorf("check: exit %d", r.code)
+	}
+	d := parseJSON(t, r)
+	for i, n := range f.Nodes {
+		want := cases[i].Want(n.Addr)
+		if got := d.Hosts[n.Name].Tasks[0].Details["target"]; cases[i].MsgHas == nil && got != want {
+			t.Errorf("check: %s target %v, want %s", n.Name, got, want)
+		}
+	}
+	r = nodefix(t, args("run", f.InventoryYAML)...)
+	if r.code != exitcode.OK {
+		t.Errorf("run: exit %d", r.code)
+	}
+	// Renamed in the wrong run already: ok now.
+	for _, i := range []int{2, 4, 6} {
+		cases[i].Status = "ok"
+	}
+	checkNameCases(t, f, cases, parseJSON(t, r))
+
+	r = nodefix(t, args("run", f.InventoryYAML)...)
+	if d := parseJSON(t, r); r.code != exitcode.OK || d.Summary["changed"] != 0 {
+		t.Errorf("second run: exit %d, summary %v; want 0 and nothing changed", r.code, d.Summary)
+	}
+}
+
+// Issue 11: a name only a node's kubelet gives takes part in the fleet
+// precheck: another host the inventory gives that name refuses the run
+// before any host is touched.
+func TestFleetPrecheckSeesTheKubeletsNames(t *testing.T) {
+	cases := testfleet.NameCases()
+	cases[5].K8sNodename = "k3s-05" // the plain host would take the k3s node's name
+	f := testfleet.New(t, testfleet.NameCaseOptions(cases))
+	ctx := context.Background()
+	r := nodefix(t, "run", "-i", f.InventoryYAML, "--tasks", "hostname")
+	if r.code != exitcode.Usage {
+		t.Errorf("exit %d, want %d (refused)", r.code, exitcode.Usage)
+	}
+	for _, want := range []string{`hosts node05, node06 would all be named "k3s-05"`, "node05: the node's kubelet", "node06: k8s_nodename"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	for i, n := range f.Nodes {
+		if got, _ := n.Hostname(ctx); got != cases[i].Hostname {
+			t.Errorf("%s renamed to %q by a refused run", n.Name, got)
+		}
+	}
+}
