@@ -15,8 +15,14 @@ func (f *Fleet) writeInventories() error {
 	if err := f.WriteYAMLInventory(f.InventoryYAML, f.InventoryHosts(f.Nodes)); err != nil {
 		return err
 	}
-	if err := os.WriteFile(f.InventoryINI, []byte(f.iniInventory()), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", f.InventoryINI, err)
+	return f.WriteINIInventory(f.InventoryINI, f.InventoryHosts(f.Nodes))
+}
+
+// WriteINIInventory writes hosts as a kubeasz-style INI inventory, hosts
+// named by address: the first is etcd and the master, every one a worker.
+func (f *Fleet) WriteINIInventory(path string, hosts []InventoryHost) error {
+	if err := os.WriteFile(path, []byte(f.iniInventory(hosts)), 0o644); err != nil {
+		return fmt.Errorf("writing inventory %s: %w", path, err)
 	}
 	return nil
 }
@@ -98,27 +104,27 @@ func (f *Fleet) yamlInventory(hosts []InventoryHost) string {
 	return b.String()
 }
 
-func (f *Fleet) iniInventory() string {
+func (f *Fleet) iniInventory(hosts []InventoryHost) string {
 	var b strings.Builder
 	b.WriteString("# nodefix simulated fleet (internal/testfleet), kubeasz style\n")
-	host := func(n *Node) string {
-		line := n.Addr
-		for _, kv := range f.hostVars(n, n.K8sNodename) {
+	host := func(h InventoryHost) string {
+		line := h.Node.Addr
+		for _, kv := range f.hostVars(h.Node, h.K8sNodename) {
 			line += fmt.Sprintf(" %s='%s'", kv[0], kv[1])
 		}
 		return line + "\n"
 	}
 	b.WriteString("[etcd]\n")
-	if len(f.Nodes) > 0 {
-		b.WriteString(f.Nodes[0].Addr + "\n")
+	if len(hosts) > 0 {
+		b.WriteString(hosts[0].Node.Addr + "\n")
 	}
 	b.WriteString("\n[kube_master]\n")
-	if len(f.Nodes) > 0 {
-		b.WriteString(host(f.Nodes[0]))
+	if len(hosts) > 0 {
+		b.WriteString(host(hosts[0]))
 	}
 	b.WriteString("\n[kube_node]\n")
-	for _, n := range f.Nodes {
-		b.WriteString(host(n))
+	for _, h := range hosts {
+		b.WriteString(host(h))
 	}
 	b.WriteString("\n[all:vars]\n")
 	for _, kv := range f.connectionVars() {
