@@ -47,10 +47,12 @@ deps:
 clean:
 	rm -rf $(BIN) dist bench-results playbooks/library/nodefix
 
-# A simulated fleet of 6 real sshd nodes broken as in the incidents:
-# checked, fixed, fixed again with nothing changed; torn down at the end.
+# A simulated fleet of 7 real sshd nodes (kubeasz, kubeadm and k3s
+# kubelets, plain hosts) broken as in the incidents: checked, fixed, fixed
+# again with nothing changed, then checked with an inventory that is wrong
+# about three nodes; torn down at the end.
 demo: deps build
-	$(BIN)/testfleet demo --nodes 6 --nodefix $(BIN)/nodefix
+	$(BIN)/testfleet demo --nodefix $(BIN)/nodefix
 
 # Static binaries for the nodes (Ansible copies the right one), with checksums.
 DIST_PLATFORMS := linux/amd64 linux/arm64

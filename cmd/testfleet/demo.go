@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -49,11 +50,16 @@ func demo(c *cli.Context) (err error) {
 	fmt.Printf("%d nodes up in %s\n", len(f.Nodes), time.Since(start).Round(time.Millisecond))
 	printFiles(os.Stdout, f)
 
+	fmt.Println("Their Kubernetes node names come from everywhere a name can come from:")
+	for i, c := range testfleet.NameCases() {
+		fmt.Printf("  node%02d: %s\n", i+1, c.What)
+	}
+
 	step("2. Break them as in the incidents")
 	if _, err := f.SeedIncidents(c.Context); err != nil {
 		return err
 	}
-	fmt.Println("every node is called localhost (the NFS client identity collides);")
+	fmt.Println("four nodes are called localhost (the NFS client identity collides);")
 	fmt.Println("node02: a hung rpm query wedged the database, a transaction and 12 queries wait behind it;")
 	fmt.Printf("node03: corrupted rpm database; node04 and node%02d: cloned machine-id and iSCSI initiator name\n", len(f.Nodes))
 	if err := printStates(c.Context, os.Stdout, f); err != nil {
@@ -79,9 +85,21 @@ func demo(c *cli.Context) (err error) {
 	step("5. nodefix run again: nothing left to change")
 	againCode := runNodefix(c.Context, nodefix, append([]string{"run"}, args...))
 
-	fmt.Printf("\nexit codes: check %d, run %d, run again %d\n", checkCode, runCode, againCode)
+	step("6. An inventory wrong about three nodes: nothing renamed on them")
+	fmt.Println("node01 and node02 swapped (names stay unique: no fleet check can see it), and the kubeadm")
+	fmt.Println("node04 given a name its kubelet does not run as: each is judged against its own kubelet.")
+	wrong := filepath.Join(dir, "hosts.wrong")
+	if err := f.WriteINIInventory(wrong, f.InventoryWith(testfleet.MisnamedCases())); err != nil {
+		return err
+	}
+	wrongCode := runNodefix(c.Context, nodefix, []string{"check", "-i", wrong, "--tasks", "hostname"})
+
+	fmt.Printf("\nexit codes: check %d, run %d, run again %d, wrong inventory %d\n", checkCode, runCode, againCode, wrongCode)
 	if againCode != 0 {
 		return fmt.Errorf("the second run exited %d: the fleet is not healthy", againCode)
+	}
+	if wrongCode != 2 {
+		return fmt.Errorf("the wrong inventory's check exited %d, want 2: a node was not judged against its kubelet", wrongCode)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@
 //	testfleet up --dir DIR [--nodes N] [--seed incidents]
 //	testfleet status --dir DIR
 //	testfleet down --dir DIR
-//	testfleet demo [--nodes 6] [--nodefix bin/nodefix]
+//	testfleet demo [--nodefix bin/nodefix]
 //	testfleet bench [--runs 3] [--nodefix bin/nodefix] [--out bench-results/bench.md]
 package main
 
@@ -46,7 +46,7 @@ func newApp() *cli.App {
 				Flags: []cli.Flag{
 					dirFlag,
 					&cli.IntFlag{Name: "nodes", Value: 6, Usage: "how many nodes (1-254)"},
-					&cli.StringFlag{Name: "seed", Usage: "faults to seed: incidents (every node named localhost, a wedged and a corrupted rpm database, cloned identities)"},
+					&cli.StringFlag{Name: "seed", Usage: "faults to seed: incidents (every node named localhost, a wedged and a corrupted rpm database, cloned identities), or names (7 nodes whose names come from kubeasz, kubeadm and k3s kubelets, the inventory, or nowhere)"},
 				},
 				Action: up,
 			},
@@ -56,7 +56,6 @@ func newApp() *cli.App {
 				Name:  "demo",
 				Usage: "the main job on a simulated fleet: broken, checked, fixed, fixed again",
 				Flags: []cli.Flag{
-					&cli.IntFlag{Name: "nodes", Value: 6},
 					&cli.StringFlag{Name: "nodefix", Value: "bin/nodefix", Usage: "the nodefix binary to run"},
 				},
 				Action: demo,
@@ -77,8 +76,13 @@ func newApp() *cli.App {
 }
 
 func options(c *cli.Context, detach bool) testfleet.Options {
+	if c.String("seed") == "names" || c.Command.Name == "demo" {
+		opts := testfleet.NameCaseOptions(testfleet.NameCases())
+		opts.Detach = detach
+		return opts
+	}
 	opts := testfleet.Options{Nodes: c.Int("nodes"), Detach: detach}
-	if c.String("seed") == "incidents" || c.Command.Name == "demo" {
+	if c.String("seed") == "incidents" {
 		opts.Hostname = func(int) string { return "localhost" }
 	}
 	return opts
@@ -88,8 +92,8 @@ func up(c *cli.Context) error {
 	switch seed := c.String("seed"); {
 	case seed == "incidents" && c.Int("nodes") < 4:
 		return fmt.Errorf("--seed incidents needs at least 4 nodes (--nodes %d)", c.Int("nodes"))
-	case seed != "" && seed != "incidents":
-		return fmt.Errorf("unknown --seed %q (want incidents)", seed)
+	case seed != "" && seed != "incidents" && seed != "names":
+		return fmt.Errorf("unknown --seed %q (want incidents or names)", seed)
 	}
 	dir := c.String("dir")
 	if _, err := os.Stat(dir + "/state.json"); err == nil {
@@ -136,7 +140,7 @@ func status(c *cli.Context) error {
 
 func printStates(ctx context.Context, w io.Writer, f *testfleet.Fleet) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tK8S_NODENAME\tHOSTNAME\t/etc/hostname\tRPM QUERIES\tRPM DB\tPACKAGES\tMACHINE-ID\tMISSING")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tk8s_nodename\tKUBELET\tHOSTNAME\t/etc/hostname\tRPM QUERIES\tRPM DB\tPACKAGES\tMACHINE-ID\tMISSING")
 	for _, n := range f.Nodes {
 		s, err := n.Describe(ctx)
 		if err != nil {
@@ -146,7 +150,14 @@ func printStates(ctx context.Context, w io.Writer, f *testfleet.Fleet) error {
 		if len(s.MissingTools) > 0 {
 			missing = fmt.Sprint(s.MissingTools)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.8s…\t%s\n", n.Name, n.SSHAddr(), n.K8sNodename,
+		kubelet, inv := "-", n.K8sNodename
+		if n.Kubelet.Flavor != "" {
+			kubelet = n.Kubelet.Flavor + ": " + n.Kubelet.NodeName
+		}
+		if inv == "" {
+			inv = "''"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%.8s…\t%s\n", n.Name, n.SSHAddr(), inv, kubelet,
 			s.Hostname, s.EtcHostname, s.RPMQueries, s.RPMDB, s.RPMPackages, s.MachineID, missing)
 	}
 	return tw.Flush()
