@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodefix/nodefix/internal/exitcode"
+	"github.com/nodefix/nodefix/internal/metrics"
 	"github.com/nodefix/nodefix/internal/report"
 	"github.com/nodefix/nodefix/internal/runner"
 	"github.com/nodefix/nodefix/internal/termio"
@@ -78,6 +79,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
+		&cli.StringFlag{Name: "textfile", Usage: "write the results as Prometheus metrics to `FILE` (node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/nodefix.prom), atomically"},
 	}
 }
 
@@ -119,6 +121,7 @@ type runOptions struct {
 	connection     string
 	connectTimeout time.Duration
 	taskTimeout    time.Duration
+	textfile       string
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -137,6 +140,7 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 		acceptNew:     c.Bool("accept-new"),
 		connection:    c.String("connection"),
 		taskTimeout:   c.Duration("task-timeout"),
+		textfile:      c.String("textfile"),
 	}
 	if c.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: options only (hosts are chosen with -i and --limit)", c.Args().First())
@@ -156,6 +160,11 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 	}
 	if o.taskTimeout <= 0 {
 		return o, fmt.Errorf("--task-timeout %v: must be positive", o.taskTimeout)
+	}
+	if c.IsSet("textfile") {
+		if err := metrics.CheckDir(o.textfile); err != nil {
+			return o, fmt.Errorf("--textfile %q: %w", o.textfile, err)
+		}
 	}
 	switch o.connection {
 	case "", "ssh", "smart", "paramiko", "local":
@@ -285,6 +294,9 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		if err := report.WriteJSON(a.stdout, doc); err != nil {
 			return exitcode.With(exitcode.Usage, fmt.Errorf("writing JSON: %w", err))
 		}
+	}
+	if o.textfile != "" {
+		return a.writeTextfile(o, command, res, findings)
 	}
 	return res.Err()
 }

@@ -76,7 +76,7 @@ func newFamilies() []*family {
 	return []*family{
 		g(mLastRun, "When the last complete nodefix check or run of this host ended, in seconds since the epoch."),
 		g(mDuration, "How long the last nodefix check or run took on this host, in seconds."),
-		g(mRunInfo, "The last nodefix run: its command (check or run) and nodefix's version; always 1."),
+		g(mRunInfo, "The last nodefix run: its mode (check: nothing changed; run) and nodefix's version; always 1."),
 		g(mReachable, "1 when the controller's last run reached the host, 0 when it was unreachable."),
 		g(mTaskResult, "1 for the result each task had in the last run (ok, changed, failed, skipped), 0 for the others; in check mode changed means it would change. All 0: the task did not run."),
 		g(mRPMQueries, "rpm query processes running on the host (hung and young), as the last run left it."),
@@ -103,7 +103,11 @@ func Render(w io.Writer, doc report.Document, opts Options) error {
 	}
 
 	ended := float64(doc.Started.UnixNano())/1e9 + doc.Duration
-	add(mRunInfo, 1, label{"command", doc.Nodefix.Command}, label{"version", doc.Nodefix.Version})
+	mode := "run"
+	if doc.Nodefix.CheckMode {
+		mode = "check" // nodefix check, or run --check
+	}
+	add(mRunInfo, 1, label{"mode", mode}, label{"version", doc.Nodefix.Version})
 
 	hosts := make([]string, 0, len(doc.Hosts))
 	for name := range doc.Hosts {

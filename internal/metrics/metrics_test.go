@@ -63,12 +63,12 @@ func TestRender(t *testing.T) {
 		absent []string // prefixes no line may have
 	}{
 		{
-			name: "check on the node: the incidents as found",
-			doc:  doc("check", true, allTasks, []runner.HostResult{{Name: "localhost", Duration: 2 * time.Second, Outcomes: incidentOutcomes()}}),
+			name: "check on the node (run --check): the incidents as found",
+			doc:  doc("run", true, allTasks, []runner.HostResult{{Name: "localhost", Duration: 2 * time.Second, Outcomes: incidentOutcomes()}}),
 			want: []string{
 				"nodefix_last_run_timestamp_seconds " + endedText,
 				"nodefix_run_duration_seconds 2",
-				`nodefix_run_info{command="check",version="v1.2.3"} 1`,
+				`nodefix_run_info{mode="check",version="v1.2.3"} 1`,
 				`nodefix_task_result{task="hostname",result="ok"} 0`,
 				`nodefix_task_result{task="hostname",result="changed"} 1`,
 				`nodefix_task_result{task="rpmdb",result="changed"} 1`,
@@ -91,7 +91,7 @@ func TestRender(t *testing.T) {
 			name: "run on the node: the state the run leaves",
 			doc:  doc("run", false, allTasks[:3], []runner.HostResult{{Name: "localhost", Duration: time.Second, Outcomes: fixedOutcomes}}),
 			want: []string{
-				`nodefix_run_info{command="run",version="v1.2.3"} 1`,
+				`nodefix_run_info{mode="run",version="v1.2.3"} 1`,
 				"nodefix_rpm_queries 1",
 				"nodefix_rpm_hung_queries 0",
 				"nodefix_rpm_queries_rss_bytes 6291456",
@@ -145,7 +145,7 @@ func TestRender(t *testing.T) {
 				`nodefix_nfs_client_identity_info{host="node01",identity="localhost"} 1`,
 				`nodefix_fleet_duplicate_identity{kind="hostname",value="localhost"} 2`,
 				`nodefix_fleet_duplicate_identity{kind="machine_id",value="5e2c"} 3`,
-				`nodefix_run_info{command="check",version="v1.2.3"} 1`,
+				`nodefix_run_info{mode="check",version="v1.2.3"} 1`,
 			},
 			// The unreachable host was not checked: no fresh timestamp,
 			// no state.
