@@ -85,6 +85,14 @@ done`); err != nil {
 		}
 	}
 
+	for _, d := range []string{ctrlDir, dir01, dir02} {
+		data, err := os.ReadFile(filepath.Join(d, "nodefix.prom"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		promtest.CheckMetrics(t, data)
+	}
+
 	ctrlAddr := startNodeExporter(t, ctrlDir, nil)
 	addr01 := startNodeExporter(t, dir01, node01)
 	addr02 := startNodeExporter(t, dir02, node02)
