@@ -38,8 +38,8 @@ type Options struct {
 	HostLabel bool
 }
 
-// Results are the task results nodefix_task_result has a series for.
-var Results = []tasks.Status{tasks.StatusOK, tasks.StatusChanged, tasks.StatusFailed, tasks.StatusSkipped}
+// taskResults are the task results nodefix_task_result has a series for.
+var taskResults = []tasks.Status{tasks.StatusOK, tasks.StatusChanged, tasks.StatusFailed, tasks.StatusSkipped}
 
 // family is one metric with its HELP and TYPE lines.
 type family struct {
@@ -142,7 +142,7 @@ func Render(w io.Writer, doc report.Document, opts Options) error {
 		}
 		for _, task := range doc.Nodefix.Tasks {
 			o, ran := outcomes[task]
-			for _, r := range Results {
+			for _, r := range taskResults {
 				add(mTaskResult, b2f(ran && o.Status == r), with(label{"task", task}, label{"result", string(r)})...)
 			}
 		}
