@@ -56,8 +56,10 @@ type queryPlan struct {
 	Left    []leftHolder
 	// Protected are transactions and package managers seen (never touched).
 	Protected []*Process
-	// Young counts queries still within the maximum age.
-	Young int
+	// Young counts queries still within the maximum age, YoungRSS their
+	// resident memory.
+	Young    int
+	YoungRSS int64
 	// Verifying are rpm -V processes older than the maximum age, left.
 	Verifying []*Process
 }
@@ -123,6 +125,7 @@ func planQueries(snap *rpmSnapshot, maxAge time.Duration) *queryPlan {
 			addTarget(p, "running longer than "+maxAge.String())
 		case query(p):
 			plan.Young++
+			plan.YoungRSS += p.RSSBytes
 		case classifyRPM(p.Argv) == rpmModeVerify && p.Age >= maxAge:
 			plan.Verifying = append(plan.Verifying, p)
 		}
@@ -178,6 +181,7 @@ func planQueries(snap *rpmSnapshot, maxAge time.Duration) *queryPlan {
 		case query(p):
 			if p.Age < maxAge {
 				plan.Young--
+				plan.YoungRSS -= p.RSSBytes
 			}
 			addTarget(p, "holds a lock on "+l.Name+" that hung queries wait behind")
 		case isTransaction(p) || protected(p):
@@ -187,6 +191,16 @@ func planQueries(snap *rpmSnapshot, maxAge time.Duration) *queryPlan {
 		}
 	}
 	return plan
+}
+
+// queriesRSS is the resident memory of every query the plan counted, hung
+// and young: what a pile-up costs the node, before any query is hung.
+func (p *queryPlan) queriesRSS() int64 {
+	rss := p.YoungRSS
+	for _, tg := range p.Targets {
+		rss += tg.Proc.RSSBytes
+	}
+	return rss
 }
 
 // endScript signals each target "pid:starttime:comm" only while that
@@ -250,6 +264,7 @@ func (t RPMQueries) Apply(ctx context.Context, node Node, _ Host, cfg Config) Ou
 		"max_age_seconds":     cfg.RPMQueryMaxAge.Seconds(),
 		"hung_queries":        len(plan.Targets),
 		"young_queries":       plan.Young,
+		"queries_rss_bytes":   plan.queriesRSS(),
 		"transactions":        processList(plan.Protected),
 		"left_lock_holders":   holderList(plan.Left),
 		"verify_left_running": processList(plan.Verifying),
@@ -320,6 +335,12 @@ func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPla
 	if err != nil {
 		return Failed(NameRPMQueries, "signalled %d hung rpm queries but could not list processes again to verify: %v", len(plan.Targets), err)
 	}
+	// The node as the run leaves it, judged as the first listing was:
+	// what monitoring (--textfile) reports after a run.
+	left := planQueries(after, cfg.RPMQueryMaxAge)
+	out.Details["hung_queries_after"] = len(left.Targets)
+	out.Details["young_queries_after"] = left.Young
+	out.Details["queries_rss_bytes_after"] = left.queriesRSS()
 	var termed, killed, exited int
 	var freed int64
 	var stuck, survived []string

@@ -185,6 +185,11 @@ func TestPlanQueries(t *testing.T) {
 			if plan.Young != c.want.young {
 				t.Errorf("young %d, want %d", plan.Young, c.want.young)
 			}
+			// Every query here has 1000 pages: the young ones' memory
+			// follows their count, also when a lock holder turns target.
+			if want := int64(plan.Young) * 1000 * 4096; plan.YoungRSS != want {
+				t.Errorf("young RSS %d, want %d", plan.YoungRSS, want)
+			}
 			if got := pidsOf(plan.Protected); !reflect.DeepEqual(got, c.want.protected) {
 				t.Errorf("protected %v, want %v", got, c.want.protected)
 			}
@@ -259,14 +264,14 @@ func TestRPMQueriesApply(t *testing.T) {
 				f.on("rpm-snapshot", ok(string(sqliteSnap(q(20, 1, 50, "rpm", "-q", "y")).bytes())))
 			},
 			status: StatusOK, msg: "no rpm query running longer than 10m0s",
-			details: map[string]any{"hung_queries": 0, "young_queries": 1},
+			details: map[string]any{"hung_queries": 0, "young_queries": 1, "queries_rss_bytes": int64(1000 * 4096)},
 		},
 		{
 			name:   "check mode: would end, ends nothing",
 			cfg:    func(c *Config) { c.Check = true },
 			node:   func(f *fakeNode) { f.on("rpm-snapshot", ok(string(hung.bytes()))) },
 			status: StatusChanged, changed: true, msg: "would end 4 hung rpm queries (15.6 MiB RSS)",
-			details: map[string]any{"hung_queries": 4, "rss_bytes": int64(4 * 1000 * 4096)},
+			details: map[string]any{"hung_queries": 4, "rss_bytes": int64(4 * 1000 * 4096), "young_queries": 1, "queries_rss_bytes": int64(5 * 1000 * 4096)},
 		},
 		{
 			name: "ended by SIGTERM and SIGKILL, one in D, one gone before",
@@ -275,9 +280,11 @@ func TestRPMQueriesApply(t *testing.T) {
 				f.on("rpm-queries-end", ok(ended))
 			},
 			status: StatusChanged, changed: true,
-			msg:     "ended 2 hung rpm queries (1 by SIGTERM, 1 by SIGKILL), 7.8 MiB RSS freed; 1 exited by themselves; 1 left in uninterruptible sleep",
-			details: map[string]any{"ended_sigterm": 1, "ended_sigkill": 1, "exited_before_signal": 1, "uninterruptible": 1, "rss_freed_bytes": int64(2 * 1000 * 4096)},
-			warn:    "uninterruptible sleep (D) did not end: 13 (rpm -q x)",
+			msg: "ended 2 hung rpm queries (1 by SIGTERM, 1 by SIGKILL), 7.8 MiB RSS freed; 1 exited by themselves; 1 left in uninterruptible sleep",
+			details: map[string]any{"ended_sigterm": 1, "ended_sigkill": 1, "exited_before_signal": 1, "uninterruptible": 1, "rss_freed_bytes": int64(2 * 1000 * 4096),
+				// Left behind: the query in D (still hung) and the young one.
+				"hung_queries": 4, "young_queries": 1, "hung_queries_after": 1, "young_queries_after": 1, "queries_rss_bytes_after": int64(2 * 1000 * 4096)},
+			warn: "uninterruptible sleep (D) did not end: 13 (rpm -q x)",
 		},
 		{
 			name: "a survivor of SIGKILL: failed",

@@ -84,6 +84,9 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 	}
 	out.Details["packages"] = len(health.Packages)
 	out.Details["verifydb_supported"] = health.VerifySupported
+	// healthy is the database as found; healthy_after (a run's repair)
+	// the database as the run leaves it: what monitoring reports.
+	out.Details["healthy"] = health.healthy()
 	if len(facts.staleEnv) > 0 {
 		out.Details["stale_env_files"] = facts.staleEnv
 	}
@@ -102,10 +105,18 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 		return out
 	}
 	if facts.envInUse {
-		return Failed(NameRPMDB, "rpm database at %s needs a rebuild (%s) but its Berkeley DB environment is in use by pids %v; end them (the rpm-queries task ends hung queries) and run again",
+		failed := Failed(NameRPMDB, "rpm database at %s needs a rebuild (%s) but its Berkeley DB environment is in use by pids %v; end them (the rpm-queries task ends hung queries) and run again",
 			facts.dbpath, strings.Join(health.Problems, "; "), snap.EnvUsers)
+		failed.Details = out.Details
+		failed.Details["healthy_after"] = false
+		return failed
 	}
-	return t.repair(ctx, node, cfg, facts, health, out)
+	out = t.repair(ctx, node, cfg, facts, health, out)
+	// Only a repair that installed and verified the rebuilt copy leaves a
+	// healthy database; a failed one leaves it as it was found, or, after
+	// a transaction wrote to it during the repair, not proven healthy.
+	out.Details["healthy_after"] = out.Status == StatusChanged
+	return out
 }
 
 // dbFactsOf reads backend and path from a listing; a non-nil outcome means

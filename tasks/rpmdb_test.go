@@ -168,7 +168,7 @@ func TestRPMDBApply(t *testing.T) {
 				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes()))).on("rpm -qa", healthyQA).on("rpm --verifydb", ok(""))
 			},
 			status: StatusOK, msg: []string{"rpm database (sqlite at /var/lib/rpm) opens and verifies: 30 packages"},
-			details: map[string]any{"packages": 30, "verifydb_supported": true},
+			details: map[string]any{"packages": 30, "verifydb_supported": true, "healthy": true, "healthy_after": nil},
 			ran:     map[string]int{"rpm-snapshot": 1, "rpm -qa": 1, "rpm --verifydb": 1, "rpmdb-space": 0, "rpmdb-backup": 0},
 		},
 		{
@@ -193,7 +193,8 @@ func TestRPMDBApply(t *testing.T) {
 				return newFakeNode(t).on("rpm-snapshot", ok(string(sqliteSnap().bytes()))).on("rpm -qa", status(124, "")).on("rpm --verifydb", verifyFails)
 			},
 			status: StatusChanged, changed: true, msg: []string{"would back up and rebuild", "rpm -qa did not finish within 2m0s", "Offset 65535"},
-			ran: map[string]int{"rpmdb-space": 0, "rpmdb-backup": 0},
+			details: map[string]any{"healthy": false, "healthy_after": nil},
+			ran:     map[string]int{"rpmdb-space": 0, "rpmdb-backup": 0},
 		},
 		{
 			name: "Berkeley DB environment in use: failed before any write",
@@ -203,6 +204,7 @@ func TestRPMDBApply(t *testing.T) {
 				return newFakeNode(t).on("rpm-snapshot", ok(string(s.bytes()))).on("rpm -qa", status(1, "error: rpmdb: BDB0113 Thread/process 77/0 failed: BDB1507 Thread died in Berkeley DB library\nerror: db5 error(-30973) from dbenv->failchk: BDB0087 DB_RUNRECOVERY: Fatal error, run database recovery\n")).on("rpm --verifydb", ok(""))
 			},
 			status: StatusFailed, msg: []string{"DB_RUNRECOVERY", "in use by pids [77]"}, ran: map[string]int{"rpmdb-backup": 0},
+			details: map[string]any{"backend": "bdb", "healthy": false, "healthy_after": false},
 		},
 		{
 			name: "too little space for the backup: failed, nothing changed",
@@ -239,7 +241,7 @@ func TestRPMDBApply(t *testing.T) {
 			node:   func(t *testing.T) *fakeNode { return repairNode(t, sqliteSnap()) },
 			status: StatusChanged, changed: true,
 			msg:     []string{"rebuilt the rpm database at /var/lib/rpm (sqlite; was: rpm -qa: error: rpmdbNextIterator: skipping h#", "30 packages before, 30 after, verifies clean; backup " + archive},
-			details: map[string]any{"packages_before": 30, "packages_after": 30, "backup": archive},
+			details: map[string]any{"packages_before": 30, "packages_after": 30, "backup": archive, "healthy": false, "healthy_after": true},
 			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-cleanup": 1, "rpmdb-restore": 0, "rm": 0, "rpm-snapshot": 2},
 		},
 		{
@@ -263,7 +265,7 @@ func TestRPMDBApply(t *testing.T) {
 			},
 			status: StatusFailed, changed: true,
 			msg:     []string{"rpm --rebuilddb did not finish within 2m0s and was ended; rolled back: the database at /var/lib/rpm was not modified: byte for byte as in the backup (packages before: 30, after the rebuild: none readable)"},
-			details: map[string]any{"rolled_back": true},
+			details: map[string]any{"rolled_back": true, "healthy": false, "healthy_after": false},
 			ran:     map[string]int{"rpmdb-install": 0, "rpmdb-cleanup": 1, "rpmdb-checksums": 1},
 		},
 		{
@@ -376,7 +378,8 @@ func TestRPMDBApply(t *testing.T) {
 				return n.on("rpm --verifydb", ok(""), verifyFails)
 			},
 			status: StatusFailed, changed: true, msg: []string{"after installing the rebuilt database: the rebuilt database does not verify", "restored the backup"},
-			ran: map[string]int{"rpmdb-restore": 1},
+			ran:     map[string]int{"rpmdb-restore": 1},
+			details: map[string]any{"healthy_after": false},
 		},
 		{
 			name: "restore fails: says so loudly with the manual command",

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nodefix/nodefix/internal/exitcode"
+	"github.com/nodefix/nodefix/internal/metrics"
 	"github.com/nodefix/nodefix/internal/report"
 	"github.com/nodefix/nodefix/internal/runner"
 	"github.com/nodefix/nodefix/internal/termio"
@@ -80,6 +81,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "expected-hostname", Usage: "hostname: rename the one host of this run to `NAME` and nothing else (the name a playbook's fleet precheck approved for a host the inventory names nothing)"},
 		&cli.BoolFlag{Name: "trust-inventory", Usage: "hostname: rename to the inventory's name even where the node's kubelet runs under another (the node must then be registered again)"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
+		&cli.StringFlag{Name: "textfile", Usage: "write the results as Prometheus metrics to `FILE` (node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/nodefix.prom), atomically"},
 	}
 }
 
@@ -124,6 +126,7 @@ type runOptions struct {
 	// expectedHostname: the one host of the run may be renamed to this
 	// name only (see --expected-hostname).
 	expectedHostname string
+	textfile         string
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -144,6 +147,7 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 		taskTimeout:   c.Duration("task-timeout"),
 
 		expectedHostname: strings.TrimSpace(c.String("expected-hostname")),
+		textfile:         c.String("textfile"),
 	}
 	if c.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: options only (hosts are chosen with -i and --limit)", c.Args().First())
@@ -163,6 +167,11 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 	}
 	if o.taskTimeout <= 0 {
 		return o, fmt.Errorf("--task-timeout %v: must be positive", o.taskTimeout)
+	}
+	if c.IsSet("textfile") {
+		if err := metrics.CheckDir(o.textfile); err != nil {
+			return o, fmt.Errorf("--textfile %q: %w", o.textfile, err)
+		}
 	}
 	switch o.connection {
 	case "", "ssh", "smart", "paramiko", "local":
@@ -296,6 +305,9 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		if err := report.WriteJSON(a.stdout, doc); err != nil {
 			return exitcode.With(exitcode.Usage, fmt.Errorf("writing JSON: %w", err))
 		}
+	}
+	if o.textfile != "" {
+		return a.writeTextfile(o, command, res, findings)
 	}
 	return res.Err()
 }
