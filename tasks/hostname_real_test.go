@@ -167,3 +167,39 @@ func TestHostnameRealNFSUniqueID(t *testing.T) {
 		t.Errorf("second run: %+v", again)
 	}
 }
+
+// Issue 11: in a container /etc/hosts and /etc/hostname are bind mounts (Docker,
+// kind, k3d, some LXC); a rename cannot replace them, so it writes them in
+// place, and the mounts stay.
+func TestHostnameRealBindMountedFiles(t *testing.T) {
+	thisMachineUntouched(t)
+	n := newNSNode(t, nsNodeOptions{Setup: `mount -t tmpfs nodefix-ctr /mnt
+cp /etc/hosts /mnt/hosts && cp /etc/hostname /mnt/hostname
+mount --bind /mnt/hosts /etc/hosts && mount --bind /mnt/hostname /etc/hostname`})
+	ctx := context.Background()
+	out := Hostname{}.Apply(ctx, n, Host{Name: "c1", TargetHostname: "node-1"}, DefaultConfig())
+	if out.Status != StatusChanged {
+		t.Fatalf("rename of a container: %s: %s", out.Status, out.Msg)
+	}
+	if got := n.hostname(); got != "node-1" {
+		t.Errorf("kernel hostname %q", got)
+	}
+	for _, p := range []string{"/etc/hostname", "/mnt/hostname"} {
+		if got := n.read(p); got != "node-1\n" {
+			t.Errorf("%s %q: want the name written through the mount", p, got)
+		}
+	}
+	if got := n.read("/mnt/hosts"); !strings.Contains(got, "127.0.1.1\tnode-1 localhost") {
+		t.Errorf("/etc/hosts (the mounted file):\n%s", got)
+	}
+	mounts := n.sh(`grep -E ' /etc/(hosts|hostname) ' /proc/self/mountinfo | wc -l`)
+	if strings.TrimSpace(mounts) != "2" {
+		t.Errorf("%s bind mounts left on /etc/hosts and /etc/hostname, want 2", strings.TrimSpace(mounts))
+	}
+	if left := n.sh(`ls -a /etc | grep '^\.' | grep nodefix || true`); left != "" {
+		t.Errorf("temporary files left in /etc: %s", left)
+	}
+	if again := (Hostname{}).Apply(ctx, n, Host{Name: "c1", TargetHostname: "node-1"}, DefaultConfig()); again.Status != StatusOK || again.Changed {
+		t.Errorf("second run: %s %v: %s", again.Status, again.Changed, again.Msg)
+	}
+}
