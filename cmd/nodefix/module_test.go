@@ -47,7 +47,7 @@ func TestModuleArgsFile(t *testing.T) {
 
 func TestModuleModeAnswersOneJSONObject(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "args")
-	if err := os.WriteFile(path, []byte(`{"tasks": "hostname", "_ansible_check_mode": true}`), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(`{"tasks": ["hostname", "reboot"], "_ansible_check_mode": true}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
@@ -59,7 +59,7 @@ func TestModuleModeAnswersOneJSONObject(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("stdout is not one JSON object: %v: %q", err, stdout.String())
 	}
-	if res["failed"] != true || !strings.Contains(res["msg"].(string), "the hostname task needs the name") {
+	if res["failed"] != true || !strings.Contains(res["msg"].(string), `unknown task "reboot"`) {
 		t.Errorf("result %v", res)
 	}
 }
