@@ -51,6 +51,11 @@ type Human struct {
 
 	started, done, failed, unreachable int
 	progressShown                      bool
+
+	// Warnings are said once, in Recap: the same warning on many hosts
+	// is one line naming them all.
+	warnings  []*warnGroup
+	warnIndex map[warnKey]*warnGroup
 }
 
 // NewHuman writes to w.
@@ -108,7 +113,7 @@ func (h *Human) TaskDone(host string, o tasks.Outcome) {
 		if w == o.Msg {
 			continue // a task repeats its message as a warning for Ansible, which hides messages
 		}
-		h.warning(fmt.Sprintf("[%s] %s: %s", host, o.Task, w))
+		h.collectWarning(o.Task, host, w)
 	}
 	if h.opts.Diff && o.Diff != nil {
 		h.diff(host, o.Task, o.Diff)
@@ -132,7 +137,7 @@ func (h *Human) HostDone(r runner.HostResult) {
 		h.line(colorPurple, fmt.Sprintf("interrupted: [%s]", r.Name), r.Msg)
 	}
 	for _, w := range r.Warnings {
-		h.warning(fmt.Sprintf("[%s] %s", r.Name, w))
+		h.collectWarning("", r.Name, w)
 	}
 	h.redraw()
 }
@@ -204,12 +209,13 @@ func (h *Human) clear() {
 	}
 }
 
-// Recap prints the fleet findings and PLAY RECAP: one aligned line per
+// Recap prints the warnings, the fleet findings and PLAY RECAP: one aligned line per
 // host that ran, as Ansible prints it (ok counts changed tasks too).
 func (h *Human) Recap(res runner.Result, findings []Finding) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clear()
+	h.printWarnings(res)
 	if len(findings) > 0 {
 		fmt.Fprintln(h.w)
 		fmt.Fprintln(h.w, banner("FLEET FINDINGS"))

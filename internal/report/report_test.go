@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +209,76 @@ func TestLineDiff(t *testing.T) {
 	want := []string{" a", "-b", "+x", " c", "+d"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got %q want %q", got, want)
+	}
+}
+
+// warnedRun: eight hosts, six of which lack iscsid, one with a warning of
+// its own, and a host key recorded on two.
+func warnedRun() runner.Result {
+	res := runner.Result{Start: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Duration: time.Second}
+	for i := 1; i <= 8; i++ {
+		name := fmt.Sprintf("node%02d", i)
+		deps := tasks.Outcome{Task: "longhorn-deps", Status: tasks.StatusOK, Msg: "all present"}
+		if i <= 6 {
+			deps.Warnings = append(deps.Warnings, "iscsid is not running", "kernel module iscsi_tcp is not loaded")
+		}
+		rpmq := tasks.Outcome{Task: "rpm-queries", Status: tasks.StatusOK, Msg: "no hung rpm query"}
+		if i == 8 {
+			rpmq.Warnings = []string{"hung rpm queries may be waiting behind pid 4242 (rpm -i slow.rpm)"}
+			// The message repeated as a warning (for Ansible) is said once, as the message.
+			deps.Status, deps.Msg, deps.Warnings = tasks.StatusSkipped, "rpm is busy", []string{"rpm is busy"}
+		}
+		h := runner.HostResult{Name: name, Outcomes: []tasks.Outcome{rpmq, deps}}
+		if i == 2 || i == 5 {
+			h.Warnings = []string{"permanently added the host key of " + name}
+		}
+		res.Hosts = append(res.Hosts, h)
+	}
+	return res
+}
+
+// The same warning on many hosts is said once, in WARNINGS, with its
+// hosts; hosts finishing in another order change nothing.
+func TestWarningsSaidOnce(t *testing.T) {
+	res := warnedRun()
+	var first []byte
+	for _, order := range [][]int{{0, 1, 2, 3, 4, 5, 6, 7}, {7, 5, 3, 1, 0, 2, 4, 6}} {
+		var buf bytes.Buffer
+		h := NewHuman(&buf, HumanOptions{})
+		shuffled := res
+		shuffled.Hosts = nil
+		for _, i := range order {
+			shuffled.Hosts = append(shuffled.Hosts, res.Hosts[i])
+		}
+		replay(h, shuffled)
+		h.Recap(res, nil)
+		out := buf.String()
+		warnings := out[strings.Index(out, "WARNINGS"):strings.Index(out, "PLAY RECAP")]
+		if first == nil {
+			first = []byte(warnings)
+			golden(t, "human-warnings.golden", buf.Bytes())
+		} else if warnings != string(first) {
+			t.Errorf("the WARNINGS section depends on the order hosts finish in:\n%s\nthen:\n%s", first, warnings)
+		}
+		if n := strings.Count(out, "iscsid is not running"); n != 1 {
+			t.Errorf("iscsid warning said %d times", n)
+		}
+		if n := strings.Count(out, "rpm is busy"); n != 1 {
+			t.Errorf("a message repeated as a warning is said %d times", n)
+		}
+		if i := strings.Index(out, "[WARNING]"); i < strings.Index(out, "WARNINGS ***") {
+			t.Errorf("a warning before the WARNINGS section:\n%s", out)
+		}
+	}
+	// JSON keeps every warning on every host.
+	doc := NewDocument(RunInfo{Command: "run"}, res, nil)
+	for i := 1; i <= 6; i++ {
+		host := doc.Hosts[fmt.Sprintf("node%02d", i)]
+		if len(host.Tasks) != 2 || len(host.Tasks[1].Warnings) != 2 {
+			t.Errorf("node%02d in JSON: %+v", i, host.Tasks)
+		}
+	}
+	if w := doc.Hosts["node05"].Warnings; len(w) != 1 {
+		t.Errorf("node05's connection warnings in JSON: %q", w)
 	}
 }
