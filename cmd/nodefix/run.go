@@ -78,6 +78,7 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
+		&cli.StringFlag{Name: "color", Value: string(termio.ColorAuto), Usage: "colour the output: `WHEN` auto (on a terminal, unless NO_COLOR or ANSIBLE_NOCOLOR is set), always or never"},
 	}
 }
 
@@ -119,6 +120,7 @@ type runOptions struct {
 	connection     string
 	connectTimeout time.Duration
 	taskTimeout    time.Duration
+	color          termio.ColorMode
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -152,6 +154,9 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 		return o, fmt.Errorf("--forks %d: must be at least 1", o.forks)
 	}
 	if o.connectTimeout, err = parseTimeout(c.String("timeout")); err != nil {
+		return o, err
+	}
+	if o.color, err = termio.ParseColorMode(c.String("color")); err != nil {
 		return o, err
 	}
 	if o.taskTimeout <= 0 {
@@ -244,7 +249,7 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		human = a.stderr
 	}
 	hr := report.NewHuman(human, report.HumanOptions{
-		Color:    termio.ColorWanted(human, a.getenv),
+		Color:    o.color.Wanted(human, a.getenv),
 		Progress: termio.IsTerminal(human),
 		Diff:     o.cfg.Diff,
 		Total:    len(p.targets),

@@ -29,6 +29,7 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		{[]string{"check", "-i", "a,b,", "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "-i", "/nonexistent/inventory"}, "/nonexistent/inventory"},
 		{[]string{"check", "-i", "a,b,", "--cpuprofile", "/nonexistent/dir/cpu.pprof"}, "--cpuprofile: open /nonexistent/dir/cpu.pprof"},
+		{[]string{"check", "-i", "a,b,", "--color", "sometimes"}, "want auto, always or never"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -62,5 +63,29 @@ func TestRunWritesCPUProfile(t *testing.T) {
 	}
 	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
 		t.Errorf("%s is not a pprof profile (gzip): % x", path, data[:min(len(data), 8)])
+	}
+}
+
+// --color always colours even a pipe, never and auto (on a pipe) do not.
+func TestColorFlag(t *testing.T) {
+	for _, tc := range []struct {
+		color string
+		want  bool
+	}{
+		{"always", true},
+		{"never", false},
+		{"auto", false},
+	} {
+		t.Run(tc.color, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := []string{"nodefix", "check", "-c", "local", "--tasks", "longhorn-deps", "--color", tc.color}
+			code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+			if code == exitcode.Usage {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if got := strings.Contains(stdout.String(), "\x1b["); got != tc.want {
+				t.Errorf("--color %s: colour %v, want %v:\n%q", tc.color, got, tc.want, stdout.String())
+			}
+		})
 	}
 }
