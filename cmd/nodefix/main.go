@@ -45,14 +45,15 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		// Errors are printed once, by run, with the exit code they carry.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
 		// -i host1,host2, and -e '{"k": "a,b"}' carry commas: a repeated
 		// flag is a list, a comma is part of the value (as in Ansible).
 		DisableSliceFlagSeparator: true,
-		Commands: []*cli.Command{
+		Commands: withUsageErrors([]*cli.Command{
 			runCommand(),
 			checkCommand(),
 			inventoryCommand(),
 			namesCommand(),
-		},
+		}),
 	}
 }

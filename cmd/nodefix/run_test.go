@@ -89,3 +89,45 @@ func TestColorFlag(t *testing.T) {
 		})
 	}
 }
+
+// A value of the wrong kind says what the flag expects, in one line, exit
+// code 1, and nothing on stdout (no help dumped there).
+func TestFlagValueErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "-i", "a,", "--rpm-query-max-age", "banana"}, `--rpm-query-max-age "banana": want a duration such as 10m or 90s (see nodefix run --help)`},
+		{[]string{"check", "-i", "a,", "--rpm-query-grace=soon"}, `--rpm-query-grace "soon": want a duration such as 10m or 90s (see nodefix check --help)`},
+		{[]string{"run", "-i", "a,", "--command-timeout", "5"}, `--command-timeout "5": want a duration such as 10m or 90s`},
+		{[]string{"run", "-i", "a,", "--task-timeout", "1h30"}, `--task-timeout "1h30": want a duration such as 10m or 90s`},
+		{[]string{"run", "-i", "a,", "-f", "many"}, `-f "many": want a whole number such as 50`},
+		{[]string{"run", "-i", "a,", "--forks", "2.5"}, `--forks "2.5": want a whole number such as 50`},
+		{[]string{"run", "-i", "a,", "--rpm-backup-keep", "all"}, `--rpm-backup-keep "all": want a whole number such as 3`},
+		{[]string{"run", "-i", "a,", "-T", "soon"}, `--timeout "soon": want seconds (10) or a duration (30s)`},
+		{[]string{"run", "-i", "a,", "--json=maybe"}, `--json="maybe": --json is a switch`},
+		{[]string{"run", "-i", "a,", "--no-such-option"}, `unknown option --no-such-option (see nodefix run --help)`},
+		{[]string{"--no-such-option"}, `unknown option --no-such-option (see nodefix --help)`},
+		{[]string{"check", "-i", "a,", "-l"}, `-l needs a value (PATTERN) (see nodefix check --help)`},
+		{[]string{"run", "-i", "a,", "--task-timeout"}, `--task-timeout needs a duration such as 10m or 90s`},
+		{[]string{"inventory", "--list", "--hots", "x"}, `unknown option --hots (see nodefix inventory --help)`},
+		{[]string{"names", "check", "--jsn"}, `unknown option --jsn (see nodefix names check --help)`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"nodefix"}, tc.args...), strings.NewReader(""), &stdout, &stderr)
+			if code != exitcode.Usage {
+				t.Errorf("exit %d, want %d", code, exitcode.Usage)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
+			}
+			if strings.Count(stderr.String(), "\n") != 1 || strings.Contains(stderr.String(), "parse error") {
+				t.Errorf("want one line naming what is expected, got %q", stderr.String())
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout %q", stdout.String())
+			}
+		})
+	}
+}
