@@ -78,6 +78,9 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say more (as Ansible): -v each task's details, -vv each command a task ran with its exit status and duration, -vvv its output too and the SSH connection steps"},
+		&cli.BoolFlag{Name: "list-hosts", Usage: "print the hosts the run would touch and exit, touching nothing"},
+		&cli.BoolFlag{Name: "list-tasks", Usage: "print the tasks the run would run, in order, and exit, touching nothing"},
 		&cli.StringFlag{Name: "color", Value: string(termio.ColorAuto), Usage: "colour the output: `WHEN` auto (on a terminal, unless NO_COLOR or ANSIBLE_NOCOLOR is set), always or never"},
 	}
 }
@@ -121,6 +124,10 @@ type runOptions struct {
 	connectTimeout time.Duration
 	taskTimeout    time.Duration
 	color          termio.ColorMode
+	// verbosity is how many -v were given.
+	verbosity int
+	listHosts bool
+	listTasks bool
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -139,6 +146,9 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 		acceptNew:     c.Bool("accept-new"),
 		connection:    c.String("connection"),
 		taskTimeout:   c.Duration("task-timeout"),
+		verbosity:     c.Count("verbose"),
+		listHosts:     c.Bool("list-hosts"),
+		listTasks:     c.Bool("list-tasks"),
 	}
 	if c.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: options only (hosts are chosen with -i and --limit)", c.Args().First())
@@ -212,6 +222,9 @@ func runAction(c *cli.Context, check bool) error {
 	o, err := readRunOptions(c, check)
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
+	}
+	if o.listHosts || o.listTasks {
+		return list(c.Context, o, c.App.Writer)
 	}
 	if path := c.String("cpuprofile"); path != "" {
 		stop, err := startCPUProfile(path)
