@@ -87,6 +87,9 @@ type Options struct {
 	Precheck func(ctx context.Context) error
 	// Observer may be nil.
 	Observer Observer
+	// WrapNode, when set, decorates the node each task is handed, e.g. to
+	// record the commands it runs (-vv); nil hands tasks the connection.
+	WrapNode func(host, task string, n tasks.Node) tasks.Node
 }
 
 // HostResult is what happened on one host.
@@ -366,7 +369,7 @@ func (r *run) host(ctx context.Context, t Target) (h HostResult) {
 			h.Interrupted, h.Msg = true, "before task "+task.Name()
 			return h
 		}
-		o, timedOut := r.apply(ctx, task, conn, t.Host)
+		o, timedOut := r.apply(ctx, task, r.node(conn, t.Host.Name, task.Name()), t.Host)
 		if ctx.Err() != nil && o.Status == tasks.StatusFailed {
 			// Most likely failed because it was cancelled: not a verdict.
 			h.Interrupted, h.Msg = true, "during task "+task.Name()
@@ -390,6 +393,14 @@ func (r *run) host(ctx context.Context, t Target) (h HostResult) {
 		}
 	}
 	return h
+}
+
+// node is what a task sees of the host's connection.
+func (r *run) node(conn transport.Conn, host, task string) tasks.Node {
+	if r.opts.WrapNode == nil {
+		return conn
+	}
+	return r.opts.WrapNode(host, task, conn)
 }
 
 // apply runs one task with the task timeout, turning a panic into a
