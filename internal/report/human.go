@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nodefix/nodefix/internal/runner"
+	"github.com/nodefix/nodefix/internal/trace"
 	"github.com/nodefix/nodefix/tasks"
 )
 
@@ -39,6 +40,13 @@ type HumanOptions struct {
 	Diff bool
 	// Total is how many hosts the run targets (for the progress line).
 	Total int
+	// Verbosity is the number of -v: 1 adds each task's details; 2 the
+	// commands Trace recorded; 3 their output and the connection steps
+	// (which Trace holds only then).
+	Verbosity int
+	// Trace, when set, hands over what was recorded on a host since its
+	// last result (trace.Log.Take).
+	Trace func(host string) trace.Entries
 }
 
 // Human writes Ansible-like output. It implements runner.Observer; the
@@ -107,8 +115,12 @@ func (h *Human) TaskDone(host string, o tasks.Outcome) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clear()
+	h.traced(host)
 	word, color := statusWord(o.Status)
 	h.line(color, fmt.Sprintf("%s: [%s] => %s", word, host, o.Task), o.Msg)
+	if h.opts.Verbosity >= verboseDetails {
+		h.details(color, o)
+	}
 	for _, w := range o.Warnings {
 		if w == o.Msg {
 			continue // a task repeats its message as a warning for Ansible, which hides messages
@@ -126,6 +138,7 @@ func (h *Human) HostDone(r runner.HostResult) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clear()
+	h.traced(r.Name) // connecting to an unreachable host; an interrupted task's commands
 	h.done++
 	switch r.Status() {
 	case runner.HostUnreachable:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nodefix/nodefix/internal/runner"
+	"github.com/nodefix/nodefix/internal/trace"
 	"github.com/nodefix/nodefix/tasks"
 )
 
@@ -280,5 +281,108 @@ func TestWarningsSaidOnce(t *testing.T) {
 	}
 	if w := doc.Hosts["node05"].Warnings; len(w) != 1 {
 		t.Errorf("node05's connection warnings in JSON: %q", w)
+	}
+}
+
+// verboseRun: node01 fails longhorn-deps on a broken iscsiadm, node02 is
+// unreachable; traces as the CLI records them at each level.
+func verboseRun(level int) (runner.Result, func(string) trace.Entries) {
+	res := runner.Result{Start: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Duration: time.Second, Hosts: []runner.HostResult{
+		{Name: "node01", Outcomes: []tasks.Outcome{
+			{Task: "hostname", Status: tasks.StatusOK, Msg: "already worker-01",
+				Details: map[string]any{"hostname_before": "worker-01", "hostname_after": "worker-01"},
+				Facts:   map[string]string{tasks.FactMachineID: "0123abcd"}},
+			{Task: "longhorn-deps", Status: tasks.StatusFailed, Msg: "iscsiadm does not run: exit status 1: iscsiadm: broken",
+				Details: map[string]any{"broken": []string{"iscsiadm"}}},
+		}},
+		{Name: "node02", Unreachable: true, Msg: "ssh to 127.0.0.2:22: connect: connection refused"},
+	}}
+	keep := func(s string) trace.Output {
+		if level < 3 {
+			return trace.Output{Size: len(s)}
+		}
+		return trace.Output{Head: []byte(s), Size: len(s)}
+	}
+	script := "# nodefix:hostname-gather\nPATH=\"$PATH:/usr/sbin\"; export PATH\nhostname\ncat /etc/hostname"
+	queue := map[string][]trace.Entries{
+		"node01": {
+			{Commands: []trace.Command{
+				{Task: "hostname", Argv: []string{"sh", "-c", script, "nodefix", "worker-01"}, Duration: 14 * time.Millisecond,
+					Stdout: keep("worker-01\nworker-01\n")},
+				{Task: "hostname", Argv: []string{"cat", "/proc/sys/kernel/random/boot_id"}, Duration: 900 * time.Microsecond,
+					Stdout: keep("\x1b[31mred\x1b[0m and \xff\n"), StdinBytes: 5},
+			}},
+			{Commands: []trace.Command{
+				{Task: "longhorn-deps", Argv: []string{"iscsiadm", "--version"}, ExitStatus: 1, Duration: 3 * time.Millisecond,
+					Stderr: keep("iscsiadm: broken\n")},
+				{Task: "longhorn-deps", Argv: []string{"rpm", "-qa"}, Duration: 1500 * time.Millisecond,
+					Stdout: func() trace.Output {
+						if level < 3 {
+							return trace.Output{Size: 9000}
+						}
+						return trace.Output{Head: []byte("pkg-1\npkg-2\npk"), Tail: []byte("g-999\npkg-1000\n"), Size: 9000}
+					}()},
+				{Task: "longhorn-deps", Argv: []string{"dmsetup", "version"}, Duration: 2 * time.Minute, Err: "dmsetup: no answer within 2m0s: context deadline exceeded"},
+			}},
+		},
+		"node02": {},
+	}
+	if level >= 3 {
+		queue["node01"][0].Steps = []string{
+			"ssh: connecting to 127.0.0.1:22 as root",
+			"ssh: host key ssh-ed25519 SHA256:abc is recorded in /tmp/known_hosts:1",
+			"ssh: authenticated as root with public key ssh-ed25519 SHA256:xyz (/tmp/client_ed25519)",
+		}
+		queue["node02"] = []trace.Entries{{Steps: []string{"ssh: connecting to 127.0.0.2:22 as root"}}}
+	}
+	take := func(host string) trace.Entries {
+		q := queue[host]
+		if len(q) == 0 {
+			return trace.Entries{}
+		}
+		queue[host] = q[1:]
+		return q[0]
+	}
+	if level < 2 {
+		take = nil
+	}
+	return res, take
+}
+
+func TestHumanVerboseGolden(t *testing.T) {
+	for level, file := range map[int]string{1: "human-v.golden", 2: "human-vv.golden", 3: "human-vvv.golden"} {
+		t.Run(file, func(t *testing.T) {
+			res, take := verboseRun(level)
+			var buf bytes.Buffer
+			h := NewHuman(&buf, HumanOptions{Verbosity: level, Trace: take})
+			replay(h, res)
+			h.Recap(res, nil)
+			golden(t, file, buf.Bytes())
+			out := buf.String()
+			for _, c := range []struct {
+				from, until int // shown from -v×from to -v×until (0: on)
+				text        string
+			}{
+				{1, 0, `details: {"hostname_after":"worker-01","hostname_before":"worker-01"}`},
+				{1, 0, `facts: {"machine_id":"0123abcd"}`},
+				{2, 0, "<node01> longhorn-deps: EXEC iscsiadm --version (rc=1, 3ms)"},
+				{2, 2, "<node01> hostname: EXEC sh -c '# nodefix:hostname-gather … (4 lines)' nodefix worker-01 (rc=0, 14ms)"},
+				{3, 0, "<node01> hostname: EXEC sh -c '# nodefix:hostname-gather\n    PATH="},
+				{2, 0, "no exit status after 2m0s: dmsetup: no answer"},
+				{3, 0, "    stderr (17 bytes):\n      iscsiadm: broken\n"},
+				{3, 0, "[… 8971 bytes left out …]"},
+				{3, 0, `\x1b[31mred\x1b[0m and ` + "\uFFFD"},
+				{3, 0, "<node02> ssh: connecting to 127.0.0.2:22 as root"},
+				{3, 0, "stdin: 5 bytes (not shown)"},
+			} {
+				want := level >= c.from && (c.until == 0 || level <= c.until)
+				if got := strings.Contains(out, c.text); got != want {
+					t.Errorf("-%s: %q shown %v, want %v", strings.Repeat("v", level), c.text, got, want)
+				}
+			}
+			if strings.Contains(out, "\x1b") {
+				t.Error("a raw escape from a command's output reached the terminal")
+			}
+		})
 	}
 }
