@@ -251,7 +251,8 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
 	}
-	dialer, err := newDialer(o, a.getenv, a.prompter)
+	verbose := newVerbose(o.verbosity)
+	dialer, err := newDialer(o, a.getenv, a.prompter, verbose.steps())
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
 	}
@@ -261,12 +262,14 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	if o.json {
 		human = a.stderr
 	}
-	hr := report.NewHuman(human, report.HumanOptions{
+	humanOpts := report.HumanOptions{
 		Color:    o.color.Wanted(human, a.getenv),
 		Progress: termio.IsTerminal(human),
 		Diff:     o.cfg.Diff,
 		Total:    len(p.targets),
-	})
+	}
+	verbose.humanOptions(&humanOpts)
+	hr := report.NewHuman(human, humanOpts)
 	for _, w := range p.warnings {
 		hr.Warning(w)
 	}
@@ -280,7 +283,7 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	defer close(done)
 	go a.watchInterrupts(done, cancel, hr)
 
-	res := runner.Run(runCtx, p.targets, runner.Options{
+	runOpts := runner.Options{
 		Tasks:          o.tasks,
 		Config:         o.cfg,
 		Dialer:         dialer,
@@ -289,7 +292,9 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		TaskTimeout:    o.taskTimeout,
 		Precheck:       p.precheck,
 		Observer:       hr,
-	})
+	}
+	verbose.runnerOptions(&runOpts)
+	res := runner.Run(runCtx, p.targets, runOpts)
 	if res.PrecheckErr != nil && !o.json {
 		return res.Err()
 	}

@@ -131,3 +131,44 @@ func TestFlagValueErrors(t *testing.T) {
 		})
 	}
 }
+
+// -v, -vv and -vvv (and their spellings) reach the output: a local check
+// of this machine.
+func TestVerbosityLevels(t *testing.T) {
+	const (
+		details = "    details: {"
+		exec    = "<localhost> longhorn-deps: EXEC sh -c '# nodefix:longhorn-deps-gather"
+		output  = "    stdout ("
+		step    = "<localhost> local: commands run on this machine"
+	)
+	for _, tc := range []struct {
+		flags []string
+		level int
+	}{
+		{nil, 0},
+		{[]string{"-v"}, 1},
+		{[]string{"-vv"}, 2},
+		{[]string{"--verbose", "--verbose"}, 2},
+		{[]string{"-vvv"}, 3},
+		{[]string{"-v", "-v", "-v"}, 3},
+		{[]string{"-vvvv"}, 3}, // Ansible's connection debugging: as much as -vvv here
+	} {
+		t.Run(strings.Join(tc.flags, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"nodefix", "check", "-c", "local", "--tasks", "longhorn-deps"}, tc.flags...)
+			code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+			if code == exitcode.Usage {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			out := stdout.String()
+			for _, c := range []struct {
+				text string
+				from int
+			}{{details, 1}, {exec, 2}, {output, 3}, {step, 3}} {
+				if got := strings.Contains(out, c.text); got != (tc.level >= c.from) {
+					t.Errorf("%q shown %v at level %d:\n%s", c.text, got, tc.level, out)
+				}
+			}
+		})
+	}
+}

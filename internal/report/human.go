@@ -64,6 +64,9 @@ type Human struct {
 	// is one line naming them all.
 	warnings  []*warnGroup
 	warnIndex map[warnKey]*warnGroup
+
+	// scriptsShown are the scripts -vvv has shown in full.
+	scriptsShown map[string]bool
 }
 
 // NewHuman writes to w.

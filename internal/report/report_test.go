@@ -323,6 +323,8 @@ func verboseRun(level int) (runner.Result, func(string) trace.Entries) {
 						return trace.Output{Head: []byte("pkg-1\npkg-2\npk"), Tail: []byte("g-999\npkg-1000\n"), Size: 9000}
 					}()},
 				{Task: "longhorn-deps", Argv: []string{"dmsetup", "version"}, Duration: 2 * time.Minute, Err: "dmsetup: no answer within 2m0s: context deadline exceeded"},
+				// The same script again: -vvv shows it in full once.
+				{Task: "longhorn-deps", Argv: []string{"sh", "-c", script, "nodefix", "again"}, Duration: 5 * time.Millisecond},
 			}},
 		},
 		"node02": {},
@@ -369,6 +371,7 @@ func TestHumanVerboseGolden(t *testing.T) {
 				{2, 2, "<node01> hostname: EXEC sh -c '# nodefix:hostname-gather … (4 lines)' nodefix worker-01 (rc=0, 14ms)"},
 				{3, 0, "<node01> hostname: EXEC sh -c '# nodefix:hostname-gather\n    PATH="},
 				{2, 0, "no exit status after 2m0s: dmsetup: no answer"},
+				{3, 0, "<node01> longhorn-deps: EXEC sh -c '# nodefix:hostname-gather … (4 lines, shown in full above)' nodefix again (rc=0, 5ms)"},
 				{3, 0, "    stderr (17 bytes):\n      iscsiadm: broken\n"},
 				{3, 0, "[… 8971 bytes left out …]"},
 				{3, 0, `\x1b[31mred\x1b[0m and ` + "\uFFFD"},

@@ -60,7 +60,7 @@ func (h *Human) command(host string, c trace.Command) {
 	if c.Err != "" {
 		result = fmt.Sprintf("no exit status after %s: %s", duration(c.Duration), c.Err)
 	}
-	h.traceLine(fmt.Sprintf("<%s> %s: EXEC %s (%s)", host, c.Task, commandLine(c.Argv, full), result))
+	h.traceLine(fmt.Sprintf("<%s> %s: EXEC %s (%s)", host, c.Task, h.commandLine(c.Argv, full), result))
 	if !full {
 		return
 	}
@@ -92,12 +92,22 @@ func (h *Human) output(name string, o trace.Output) {
 }
 
 // commandLine shows argv as a shell would read it. Short of full, each
-// argument is cut to its first line and argWidth bytes.
-func commandLine(argv []string, full bool) string {
+// argument is cut to its first line and argWidth bytes; in full, a script
+// (an argument of several lines) is shown once per run, and cut where it
+// comes again: every host runs the same few scripts.
+func (h *Human) commandLine(argv []string, full bool) string {
 	words := make([]string, len(argv))
 	for i, a := range argv {
-		if !full {
-			a = shorten(a)
+		switch {
+		case !full:
+			a = shorten(a, "")
+		case strings.Contains(a, "\n") && h.scriptsShown[a]:
+			a = shorten(a, ", shown in full above")
+		case strings.Contains(a, "\n"):
+			if h.scriptsShown == nil {
+				h.scriptsShown = map[string]bool{}
+			}
+			h.scriptsShown[a] = true
 		}
 		words[i] = transport.ShellQuote(printable([]byte(a)))
 	}
@@ -108,10 +118,10 @@ func commandLine(argv []string, full bool) string {
 	return line
 }
 
-func shorten(a string) string {
+func shorten(a, note string) string {
 	more := ""
 	if i := strings.IndexByte(a, '\n'); i >= 0 {
-		more = fmt.Sprintf(" … (%d lines)", strings.Count(a, "\n")+1)
+		more = fmt.Sprintf(" … (%d lines%s)", strings.Count(a, "\n")+1, note)
 		a = a[:i]
 	}
 	if len(a) > argWidth {
