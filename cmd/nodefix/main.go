@@ -66,6 +66,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			checkCommand(),
 			inventoryCommand(),
 			namesCommand(),
+			completionCommand(),
+			completeCommand(),
 		}),
 	}
 }
