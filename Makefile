@@ -9,13 +9,17 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.bui
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 
-.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library
+.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library man
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nodefix ./cmd/nodefix
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/testfleet ./cmd/testfleet
+
+# The manual page, written by nodefix from its own command-line definitions.
+man: build
+	$(BIN)/nodefix __man > nodefix.1
 
 # The tests start real sshd nodes in namespaces: run as root. Without root,
 # openssh-server, rpm or ansible-core the fleet tests skip with the reason,
@@ -48,7 +52,7 @@ deps:
 	bash .ci/install-deps
 
 clean:
-	rm -rf $(BIN) dist bench-results playbooks/library/nodefix
+	rm -rf $(BIN) dist bench-results playbooks/library/nodefix nodefix.1
 
 # A simulated fleet of 6 real sshd nodes broken as in the incidents:
 # checked, fixed, fixed again with nothing changed; torn down at the end.
