@@ -2,17 +2,24 @@
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# SOURCE_DATE_EPOCH (reproducible builds) fixes the date when it is set.
+BUILD_DATE ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 
-.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library
+.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library man
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/nodefix ./cmd/nodefix
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/testfleet ./cmd/testfleet
+
+# The manual page, written by nodefix from its own command-line definitions.
+man: build
+	$(BIN)/nodefix __man > nodefix.1
 
 # The tests start real sshd nodes in namespaces: run as root. Without root,
 # openssh-server, rpm or ansible-core the fleet tests skip with the reason,
@@ -45,7 +52,7 @@ deps:
 	bash .ci/install-deps
 
 clean:
-	rm -rf $(BIN) dist bench-results playbooks/library/nodefix
+	rm -rf $(BIN) dist bench-results playbooks/library/nodefix nodefix.1
 
 # A simulated fleet of 7 real sshd nodes (kubeasz, kubeadm and k3s
 # kubelets, plain hosts) broken as in the incidents: checked, fixed, fixed

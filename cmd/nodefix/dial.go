@@ -18,9 +18,10 @@ type dialer struct {
 	forceLocal         bool
 	become             transport.BecomeDefaults
 	hostKeyCheckingOff bool
+	steps              sshtransport.StepLogger // -vvv; nil otherwise
 }
 
-func newDialer(o runOptions, getenv func(string) string, prompter *termio.Prompter) (*dialer, error) {
+func newDialer(o runOptions, getenv func(string) string, prompter *termio.Prompter, steps sshtransport.StepLogger) (*dialer, error) {
 	off := ansibleFalse(getenv("ANSIBLE_HOST_KEY_CHECKING"))
 	var p sshtransport.Prompter
 	if prompter != nil {
@@ -36,11 +37,12 @@ func newDialer(o runOptions, getenv func(string) string, prompter *termio.Prompt
 		Become:             o.become,
 		Prompter:           p,
 		AgentSocket:        getenv("SSH_AUTH_SOCK"),
+		Steps:              steps,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &dialer{ssh: ssh, forceLocal: o.connection == "local", become: o.become, hostKeyCheckingOff: off}, nil
+	return &dialer{ssh: ssh, forceLocal: o.connection == "local", become: o.become, hostKeyCheckingOff: off, steps: steps}, nil
 }
 
 // Dial implements runner.Dialer.
@@ -49,6 +51,9 @@ func (d *dialer) Dial(ctx context.Context, t runner.Target) (transport.Conn, err
 		b, err := transport.BecomeFor(t.Conn, d.become)
 		if err != nil {
 			return nil, err
+		}
+		if d.steps != nil {
+			d.steps(t.Host.Name, "local: commands run on this machine, under "+b.String())
 		}
 		return local.New(b)
 	}

@@ -14,8 +14,13 @@ import (
 	"github.com/nodefix/nodefix/internal/exitcode"
 )
 
-// version is set by the Makefile (-ldflags "-X main.version=...").
-var version = "dev"
+// Set by `make build` and `make dist` (-ldflags "-X main.version=...");
+// see versionText for what a plain `go build` shows instead.
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
 
 func main() {
 	os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
@@ -37,22 +42,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
-		Name:      "nodefix",
-		Usage:     "bring Longhorn nodes back to health, a whole fleet at once",
-		Version:   version,
+		Name:    "nodefix",
+		Usage:   "bring Longhorn nodes back to health, a whole fleet at once",
+		Version: version,
+		// --version is ours (versionText): urfave/cli's prints the version
+		// alone and takes -v, which is --verbose in run and check.
+		HideVersion: true,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "version", Usage: "print the version, commit, build date and Go version"},
+		},
+		Action:    appAction,
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are printed once, by run, with the exit code they carry.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
 		// -i host1,host2, and -e '{"k": "a,b"}' carry commas: a repeated
 		// flag is a list, a comma is part of the value (as in Ansible).
 		DisableSliceFlagSeparator: true,
-		Commands: []*cli.Command{
+		Commands: withUsageErrors([]*cli.Command{
 			runCommand(),
 			checkCommand(),
 			inventoryCommand(),
 			namesCommand(),
-		},
+			completionCommand(),
+			completeCommand(),
+			manCommand(),
+		}),
 	}
 }

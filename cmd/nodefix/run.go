@@ -62,19 +62,19 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "ask-become-pass", Aliases: []string{"K"}, Usage: "ask for the sudo password once, on the terminal"},
 		&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "ask for the SSH password once, on the terminal"},
 		&cli.StringFlag{Name: "private-key", Aliases: []string{"key-file"}, Usage: "SSH private key `FILE` (ansible_ssh_private_key_file wins)"},
-		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set inventory variables: k=v, JSON or YAML, or @FILE (repeatable)"},
+		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "set inventory variables, `VARS` as k=v, JSON or YAML, or @FILE (repeatable)"},
 		&cli.StringSliceFlag{Name: "known-hosts", Usage: "known_hosts `FILE` to verify host keys with, instead of ~/.ssh/known_hosts (repeatable)"},
 		&cli.BoolFlag{Name: "accept-new", Usage: "record the host key of hosts known_hosts does not know yet (OpenSSH's accept-new); a changed key is still refused"},
 		&cli.StringFlag{Name: "connection", Aliases: []string{"c"}, Usage: "how to reach the hosts: `TYPE` ssh, or local to run on this machine (one host only)"},
-		&cli.StringFlag{Name: "timeout", Aliases: []string{"T"}, Value: secondsString(runner.DefaultConnectTimeout), Usage: "connect timeout per host, in seconds or as a duration (10, 30s)"},
+		&cli.StringFlag{Name: "timeout", Aliases: []string{"T"}, Value: secondsString(runner.DefaultConnectTimeout), Usage: "connect timeout per host, `SECONDS` or a duration (10, 30s)"},
 		&cli.DurationFlag{Name: "task-timeout", Value: runner.DefaultTaskTimeout, Usage: "time limit for one task on one host"},
 
 		&cli.DurationFlag{Name: "command-timeout", Value: def.CommandTimeout, Usage: "time limit for each command a task runs"},
 		&cli.DurationFlag{Name: "rpm-query-max-age", Value: def.RPMQueryMaxAge, Usage: "rpm-queries: an rpm query running longer than this is hung"},
 		&cli.DurationFlag{Name: "rpm-query-grace", Value: def.RPMQueryGrace, Usage: "rpm-queries: how long SIGTERM gets before SIGKILL"},
-		&cli.StringFlag{Name: "rpm-backup-dir", Value: def.RPMBackupDir, Usage: "rpmdb: where backups go on the node"},
+		&cli.StringFlag{Name: "rpm-backup-dir", Value: def.RPMBackupDir, Usage: "rpmdb: the `DIR` on the node where backups go"},
 		&cli.IntFlag{Name: "rpm-backup-keep", Value: def.RPMBackupKeep, Usage: "rpmdb: how many backups to keep"},
-		&cli.StringFlag{Name: "longhorn-executables", Value: strings.Join(def.LonghornExecutables, ","), Usage: "longhorn-deps: executables that must be on PATH"},
+		&cli.StringFlag{Name: "longhorn-executables", Value: strings.Join(def.LonghornExecutables, ","), Usage: "longhorn-deps: the `LIST` of executables (comma-separated) that must be on PATH"},
 		&cli.BoolFlag{Name: "install-missing", Usage: "longhorn-deps: install the missing packages (never by default)"},
 		&cli.BoolFlag{Name: "set-nfs-unique-id", Usage: "hostname: set a unique nfs4_unique_id (for clusters that cannot rename hosts)"},
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
@@ -82,6 +82,10 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "trust-inventory", Usage: "hostname: rename to the inventory's name even where the node's kubelet runs under another (the node must then be registered again)"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
 		&cli.StringFlag{Name: "textfile", Usage: "write the results as Prometheus metrics to `FILE` (node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/nodefix.prom), atomically"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say more (as Ansible): -v each task's details, -vv each command a task ran with its exit status and duration, -vvv its output too and the SSH connection steps"},
+		&cli.BoolFlag{Name: "list-hosts", Usage: "print the hosts the run would touch and exit, touching nothing"},
+		&cli.BoolFlag{Name: "list-tasks", Usage: "print the tasks the run would run, in order, and exit, touching nothing"},
+		&cli.StringFlag{Name: "color", Value: string(termio.ColorAuto), Usage: "colour the output: `WHEN` auto (on a terminal, unless NO_COLOR or ANSIBLE_NOCOLOR is set), always or never"},
 	}
 }
 
@@ -127,6 +131,11 @@ type runOptions struct {
 	// name only (see --expected-hostname).
 	expectedHostname string
 	textfile         string
+	color            termio.ColorMode
+	// verbosity is how many -v were given.
+	verbosity int
+	listHosts bool
+	listTasks bool
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -148,6 +157,9 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 
 		expectedHostname: strings.TrimSpace(c.String("expected-hostname")),
 		textfile:         c.String("textfile"),
+		verbosity:        c.Count("verbose"),
+		listHosts:        c.Bool("list-hosts"),
+		listTasks:        c.Bool("list-tasks"),
 	}
 	if c.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: options only (hosts are chosen with -i and --limit)", c.Args().First())
@@ -163,6 +175,9 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 		return o, fmt.Errorf("--forks %d: must be at least 1", o.forks)
 	}
 	if o.connectTimeout, err = parseTimeout(c.String("timeout")); err != nil {
+		return o, err
+	}
+	if o.color, err = termio.ParseColorMode(c.String("color")); err != nil {
 		return o, err
 	}
 	if o.taskTimeout <= 0 {
@@ -225,6 +240,9 @@ func runAction(c *cli.Context, check bool) error {
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
 	}
+	if o.listHosts || o.listTasks {
+		return list(c.Context, o, c.App.Writer)
+	}
 	if path := c.String("cpuprofile"); path != "" {
 		stop, err := startCPUProfile(path)
 		if err != nil {
@@ -250,7 +268,8 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
 	}
-	dialer, err := newDialer(o, a.getenv, a.prompter)
+	verbose := newVerbose(o.verbosity)
+	dialer, err := newDialer(o, a.getenv, a.prompter, verbose.steps())
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
 	}
@@ -260,12 +279,14 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	if o.json {
 		human = a.stderr
 	}
-	hr := report.NewHuman(human, report.HumanOptions{
-		Color:    termio.ColorWanted(human, a.getenv),
+	humanOpts := report.HumanOptions{
+		Color:    o.color.Wanted(human, a.getenv),
 		Progress: termio.IsTerminal(human),
 		Diff:     o.cfg.Diff,
 		Total:    len(p.targets),
-	})
+	}
+	verbose.humanOptions(&humanOpts)
+	hr := report.NewHuman(human, humanOpts)
 	for _, w := range p.warnings {
 		hr.Warning(w)
 	}
@@ -279,7 +300,7 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	defer close(done)
 	go a.watchInterrupts(done, cancel, hr)
 
-	res := runner.Run(runCtx, p.targets, runner.Options{
+	runOpts := runner.Options{
 		Tasks:          o.tasks,
 		Config:         o.cfg,
 		Dialer:         dialer,
@@ -291,7 +312,9 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		SurveyWants:    p.surveyWants,
 		SurveyTask:     tasks.NameHostname,
 		Observer:       hr,
-	})
+	}
+	verbose.runnerOptions(&runOpts)
+	res := runner.Run(runCtx, p.targets, runOpts)
 	if res.PrecheckErr != nil && !o.json {
 		return res.Err()
 	}

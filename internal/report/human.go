@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nodefix/nodefix/internal/runner"
+	"github.com/nodefix/nodefix/internal/trace"
 	"github.com/nodefix/nodefix/tasks"
 )
 
@@ -39,6 +40,13 @@ type HumanOptions struct {
 	Diff bool
 	// Total is how many hosts the run targets (for the progress line).
 	Total int
+	// Verbosity is the number of -v: 1 adds each task's details; 2 the
+	// commands Trace recorded; 3 their output and the connection steps
+	// (which Trace holds only then).
+	Verbosity int
+	// Trace, when set, hands over what was recorded on a host since its
+	// last result (trace.Log.Take).
+	Trace func(host string) trace.Entries
 }
 
 // Human writes Ansible-like output. It implements runner.Observer; the
@@ -51,6 +59,14 @@ type Human struct {
 
 	started, done, failed, unreachable int
 	progressShown                      bool
+
+	// Warnings are said once, in Recap: the same warning on many hosts
+	// is one line naming them all.
+	warnings  []*warnGroup
+	warnIndex map[warnKey]*warnGroup
+
+	// scriptsShown are the scripts -vvv has shown in full.
+	scriptsShown map[string]bool
 }
 
 // NewHuman writes to w.
@@ -102,13 +118,17 @@ func (h *Human) TaskDone(host string, o tasks.Outcome) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clear()
+	h.traced(host)
 	word, color := statusWord(o.Status)
 	h.line(color, fmt.Sprintf("%s: [%s] => %s", word, host, o.Task), o.Msg)
+	if h.opts.Verbosity >= verboseDetails {
+		h.details(color, o)
+	}
 	for _, w := range o.Warnings {
 		if w == o.Msg {
 			continue // a task repeats its message as a warning for Ansible, which hides messages
 		}
-		h.warning(fmt.Sprintf("[%s] %s: %s", host, o.Task, w))
+		h.collectWarning(o.Task, host, w)
 	}
 	if h.opts.Diff && o.Diff != nil {
 		h.diff(host, o.Task, o.Diff)
@@ -121,6 +141,7 @@ func (h *Human) HostDone(r runner.HostResult) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clear()
+	h.traced(r.Name) // connecting to an unreachable host; an interrupted task's commands
 	h.done++
 	switch r.Status() {
 	case runner.HostUnreachable:
@@ -132,7 +153,7 @@ func (h *Human) HostDone(r runner.HostResult) {
 		h.line(colorPurple, fmt.Sprintf("interrupted: [%s]", r.Name), r.Msg)
 	}
 	for _, w := range r.Warnings {
-		h.warning(fmt.Sprintf("[%s] %s", r.Name, w))
+		h.collectWarning("", r.Name, w)
 	}
 	h.redraw()
 }
@@ -204,12 +225,13 @@ func (h *Human) clear() {
 	}
 }
 
-// Recap prints the fleet findings and PLAY RECAP: one aligned line per
+// Recap prints the warnings, the fleet findings and PLAY RECAP: one aligned line per
 // host that ran, as Ansible prints it (ok counts changed tasks too).
 func (h *Human) Recap(res runner.Result, findings []Finding) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.clear()
+	h.printWarnings(res)
 	if len(findings) > 0 {
 		fmt.Fprintln(h.w)
 		fmt.Fprintln(h.w, banner("FLEET FINDINGS"))

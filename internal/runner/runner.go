@@ -100,6 +100,9 @@ type Options struct {
 	Precheck func(ctx context.Context, targets []Target) error
 	// Observer may be nil.
 	Observer Observer
+	// WrapNode, when set, decorates the node each task is handed, e.g. to
+	// record the commands it runs (-vv); nil hands tasks the connection.
+	WrapNode func(host, task string, n tasks.Node) tasks.Node
 }
 
 // HostResult is what happened on one host.
@@ -389,7 +392,7 @@ func (r *run) survey(ctx context.Context, targets []Target, held []transport.Con
 				h.Unreachable, h.Msg = true, err.Error()
 			default:
 				tctx, cancel := context.WithTimeout(ctx, r.opts.TaskTimeout)
-				err = r.opts.Survey(tctx, conn, &targets[i])
+				err = r.opts.Survey(tctx, r.node(conn, targets[i].Host.Name, r.opts.SurveyTask), &targets[i])
 				cancel()
 				if w, ok := conn.(transport.Warner); ok {
 					h.Warnings = w.Warnings()
@@ -501,7 +504,7 @@ func (r *run) host(ctx context.Context, t Target, conn transport.Conn) (h HostRe
 			h.Interrupted, h.Msg = true, "before task "+task.Name()
 			return h
 		}
-		o, timedOut := r.apply(ctx, task, conn, t.Host)
+		o, timedOut := r.apply(ctx, task, r.node(conn, t.Host.Name, task.Name()), t.Host)
 		if ctx.Err() != nil && o.Status == tasks.StatusFailed {
 			// Most likely failed because it was cancelled: not a verdict.
 			h.Interrupted, h.Msg = true, "during task "+task.Name()
@@ -525,6 +528,14 @@ func (r *run) host(ctx context.Context, t Target, conn transport.Conn) (h HostRe
 		}
 	}
 	return h
+}
+
+// node is what a task sees of the host's connection.
+func (r *run) node(conn transport.Conn, host, task string) tasks.Node {
+	if r.opts.WrapNode == nil {
+		return conn
+	}
+	return r.opts.WrapNode(host, task, conn)
 }
 
 // apply runs one task with the task timeout, turning a panic into a

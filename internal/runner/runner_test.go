@@ -486,3 +486,45 @@ func TestSurveyedCollisionRefusesTheRun(t *testing.T) {
 		}
 	}
 }
+
+// WrapNode decorates the node every task is handed, told which host and
+// which task; the connection itself is still what the runner checks and
+// closes.
+func TestWrapNode(t *testing.T) {
+	type wrapped struct {
+		tasks.Node
+		host, task string
+	}
+	var mu sync.Mutex
+	var seen []string
+	probe := func(name string) fakeTask {
+		return fakeTask{name: name, do: func(_ context.Context, node tasks.Node, host string) tasks.Outcome {
+			w, ok := node.(wrapped)
+			mu.Lock()
+			defer mu.Unlock()
+			if !ok {
+				seen = append(seen, host+" "+name+": not wrapped")
+			} else {
+				seen = append(seen, fmt.Sprintf("%s %s: wrapped for %s %s", host, name, w.host, w.task))
+			}
+			return tasks.Outcome{Task: name, Status: tasks.StatusOK}
+		}}
+	}
+	var conns sync.Map
+	res := Run(context.Background(), targets("a"), Options{
+		Tasks:  []tasks.Task{probe("one"), probe("two")},
+		Dialer: dialOK(&conns),
+		WrapNode: func(host, task string, n tasks.Node) tasks.Node {
+			if _, ok := n.(*fakeConn); !ok {
+				t.Errorf("WrapNode got %T, want the connection", n)
+			}
+			return wrapped{n, host, task}
+		},
+	})
+	if got := strings.Join(seen, "; "); got != "a one: wrapped for a one; a two: wrapped for a two" {
+		t.Errorf("tasks saw: %s", got)
+	}
+	if c, _ := conns.Load("a"); !c.(*fakeConn).closed || res.Hosts[0].Status() != HostOK {
+		t.Errorf("connection closed %v, host %s", c.(*fakeConn).closed, res.Hosts[0].Status())
+	}
+}

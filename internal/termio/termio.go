@@ -24,6 +24,43 @@ func IsTerminal(w any) bool {
 // terminal, and never when NO_COLOR is set to anything but the empty string
 // (https://no-color.org) or Ansible's ANSIBLE_NOCOLOR is true.
 func ColorWanted(w any, getenv func(string) string) bool {
+	return ColorAuto.Wanted(w, getenv)
+}
+
+// ColorMode is --color: when output is coloured.
+type ColorMode string
+
+const (
+	// ColorAuto colours a terminal unless NO_COLOR or ANSIBLE_NOCOLOR says
+	// not to.
+	ColorAuto ColorMode = "auto"
+	// ColorAlways colours whatever the output is and the environment says:
+	// as no-color.org asks, an explicit command-line choice wins over
+	// NO_COLOR (for `| less -R`, or CI logs that render colour).
+	ColorAlways ColorMode = "always"
+	// ColorNever never colours.
+	ColorNever ColorMode = "never"
+)
+
+// ParseColorMode reads --color.
+func ParseColorMode(s string) (ColorMode, error) {
+	switch m := ColorMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case ColorAuto, ColorAlways, ColorNever:
+		return m, nil
+	case "":
+		return ColorAuto, nil
+	}
+	return "", fmt.Errorf("--color %q: want auto, always or never", s)
+}
+
+// Wanted reports whether output to w is coloured in mode m.
+func (m ColorMode) Wanted(w any, getenv func(string) string) bool {
+	switch m {
+	case ColorAlways:
+		return true
+	case ColorNever:
+		return false
+	}
 	if getenv("NO_COLOR") != "" {
 		return false
 	}

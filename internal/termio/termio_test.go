@@ -80,11 +80,37 @@ func TestColorWanted(t *testing.T) {
 			return ""
 		}
 	}
+	_, tty := ptytest.Open(t)
 	var buf bytes.Buffer
-	if ColorWanted(&buf, env()) {
-		t.Error("colour on a buffer")
+	for _, tc := range []struct {
+		name string
+		mode string
+		out  any
+		env  func(string) string
+		want bool
+	}{
+		{"auto: a terminal", "auto", tty, env(), true},
+		{"auto is the default", "", tty, env(), true},
+		{"auto: a buffer", "auto", &buf, env(), false},
+		{"auto: NO_COLOR", "auto", tty, env("NO_COLOR", "1"), false},
+		{"auto: NO_COLOR empty is unset", "auto", tty, env("NO_COLOR", ""), true},
+		{"auto: ANSIBLE_NOCOLOR", "auto", tty, env("ANSIBLE_NOCOLOR", "true"), false},
+		{"auto: ANSIBLE_NOCOLOR false", "auto", tty, env("ANSIBLE_NOCOLOR", "false"), true},
+		{"always: a buffer", "always", &buf, env(), true},
+		{"always beats NO_COLOR", "ALWAYS", &buf, env("NO_COLOR", "1", "ANSIBLE_NOCOLOR", "1"), true},
+		{"never: a terminal", "never", tty, env(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := ParseColorMode(tc.mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Wanted(tc.out, tc.env); got != tc.want {
+				t.Errorf("%s.Wanted = %v, want %v", m, got, tc.want)
+			}
+		})
 	}
-	if ColorWanted(os.Stdout, env("NO_COLOR", "1")) || ColorWanted(os.Stdout, env("ANSIBLE_NOCOLOR", "true")) {
-		t.Error("colour despite NO_COLOR / ANSIBLE_NOCOLOR")
+	if _, err := ParseColorMode("sometimes"); err == nil || !strings.Contains(err.Error(), "auto, always or never") {
+		t.Errorf("--color sometimes: %v", err)
 	}
 }

@@ -195,7 +195,7 @@ func defaultKeyFiles(home string) []string {
 // named key file (through the agent when the agent holds it), the agent's
 // other keys, then the default key files when no key was named. Each key
 // is offered once.
-func (k *keyring) signers(keyPath string, home string) ([]ssh.Signer, error) {
+func (k *keyring) signers(keyPath string, home string) ([]offeredKey, error) {
 	var agentSigners []ssh.Signer
 	if k.agent != nil {
 		agentSigners, _ = k.agent.Signers() // an agent that fails: as none
@@ -208,28 +208,36 @@ func (k *keyring) signers(keyPath string, home string) ([]ssh.Signer, error) {
 		}
 		return nil
 	}
-	var out []ssh.Signer
+	var out []offeredKey
 	seen := map[string]bool{}
-	add := func(s ssh.Signer) {
+	add := func(s ssh.Signer, source string) {
 		blob := string(s.PublicKey().Marshal())
 		if !seen[blob] {
 			seen[blob] = true
-			out = append(out, s)
+			out = append(out, offeredKey{signer: s, source: source})
 		}
+	}
+	addFile := func(f *keyFile) {
+		if s := inAgent(f.pub); s != nil {
+			add(s, f.path+", from ssh-agent")
+			return
+		}
+		s := f.Signer()
+		if _, lazy := s.(lazySigner); lazy {
+			add(s, f.path+", encrypted")
+			return
+		}
+		add(s, f.path)
 	}
 	if keyPath != "" {
 		f := k.keyFile(keyPath, true)
 		if f.err != nil {
 			return nil, f.err
 		}
-		if s := inAgent(f.pub); s != nil {
-			add(s)
-		} else {
-			add(f.Signer())
-		}
+		addFile(f)
 	}
 	for _, s := range agentSigners {
-		add(s)
+		add(s, "ssh-agent")
 	}
 	if keyPath == "" {
 		for _, path := range defaultKeyFiles(home) {
@@ -237,11 +245,7 @@ func (k *keyring) signers(keyPath string, home string) ([]ssh.Signer, error) {
 			if f.err != nil {
 				continue // as OpenSSH: a missing or unusable default key is skipped
 			}
-			if s := inAgent(f.pub); s != nil {
-				add(s)
-			} else {
-				add(f.Signer())
-			}
+			addFile(f)
 		}
 	}
 	return out, nil

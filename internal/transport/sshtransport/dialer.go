@@ -65,6 +65,8 @@ type Options struct {
 	// closing of its session (zero: 5s). rpm must be able to close its
 	// database: SIGKILL is what corrupts a Berkeley DB rpmdb.
 	Grace time.Duration
+	// Steps, when set, receives the steps of every connection (-vvv).
+	Steps StepLogger
 }
 
 // Dialer connects to hosts. It is safe for concurrent use; Close it after
@@ -156,27 +158,36 @@ func (d *Dialer) Dial(ctx context.Context, name string, c inventory.Connection) 
 	policy, source := d.policy(c)
 	var warnings []string
 	var warnMu sync.Mutex
-	warn := func(s string) { warnMu.Lock(); warnings = append(warnings, s); warnMu.Unlock() }
+	log := connLog{warn: func(s string) { warnMu.Lock(); warnings = append(warnings, s); warnMu.Unlock() }}
+	if d.opts.Steps != nil {
+		log.step = func(s string) { d.opts.Steps(name, s) }
+	}
+	log.stepf("connecting to %s as %s%s", target.addr, target.user, hopsText(hops))
+	log.stepf("host keys are verified with %s (%s)", strings.Join(append(append([]string{}, files.User...), files.Global...), ", "), policyText(policy, source))
 
 	keyPath := d.keyPath(c)
-	auth, err := d.auth(c, keyPath)
+	creds, err := d.credentials(c, keyPath)
 	if err != nil {
 		return fail(err)
 	}
+	log.stepf("offering %s", creds)
+	if become.Enabled() {
+		log.stepf("every command runs under %s", become) // Become's String never shows the password
+	}
 	var via *ssh.Client
 	if len(hops) > 0 {
-		if via, err = d.jumps.get(ctx, hops, keyPath, files, policy, source, warn); err != nil {
+		if via, err = d.jumps.get(ctx, hops, keyPath, files, policy, source, log); err != nil {
 			return fail(err)
 		}
 	}
-	client, err := d.connect(ctx, via, target, auth, files, policy, source, warn)
+	client, err := d.connect(ctx, via, target, creds, files, policy, source, log)
 	if err != nil {
 		return fail(err)
 	}
 	host, port, _ := net.SplitHostPort(target.addr)
 	portNum, _ := strconv.Atoi(port)
 	gc := &goph.Client{Client: client, Config: &goph.Config{
-		User: target.user, Addr: host, Port: uint(portNum), Auth: auth,
+		User: target.user, Addr: host, Port: uint(portNum),
 	}}
 	return newConn(name, gc, become, d.opts, warnings), nil
 }
@@ -258,50 +269,48 @@ func (d *Dialer) keyPath(c inventory.Connection) string {
 	return keyPath
 }
 
-func (d *Dialer) auth(c inventory.Connection, keyPath string) (goph.Auth, error) {
-	signers, err := d.keys.signers(keyPath, d.home)
+// credentials are a host's keys (its key file, the agent, the default
+// keys) and password (ansible_password, else -k).
+func (d *Dialer) credentials(c inventory.Connection, keyPath string) (credentials, error) {
+	keys, err := d.keys.signers(keyPath, d.home)
 	if err != nil {
-		return nil, err
+		return credentials{}, err
 	}
-	var auth goph.Auth
-	if len(signers) > 0 {
-		auth = append(auth, ssh.PublicKeys(signers...))
+	cr := credentials{keys: keys, password: transport.Secret(c.Password)}
+	if cr.password == "" {
+		cr.password = d.opts.Password
 	}
-	password := c.Password
-	if password == "" {
-		password = string(d.opts.Password)
-	}
-	if password != "" {
-		// Servers offer "password" or only "keyboard-interactive" (PAM):
-		// goph's KeyboardInteractive answers both.
-		auth = append(auth, goph.KeyboardInteractive(password)...)
-	}
-	return auth, nil
+	return cr, nil
 }
 
-// jumpAuth is what jump hosts get: the target's keys (its key file, the
-// agent, the default keys), never a password: a host's password is sent
-// to that host, not to a jump host on the way.
-func (d *Dialer) jumpAuth(keyPath string) (goph.Auth, error) {
-	signers, err := d.keys.signers(keyPath, d.home)
+// jumpCredentials are what jump hosts get: the target's keys, never a
+// password: a host's password is sent to that host, not to a jump host on
+// the way.
+func (d *Dialer) jumpCredentials(keyPath string) (credentials, error) {
+	keys, err := d.keys.signers(keyPath, d.home)
 	if err != nil {
-		return nil, err
+		return credentials{}, err
 	}
-	return goph.Auth{ssh.PublicKeys(signers...)}, nil
+	return credentials{keys: keys}, nil
 }
 
 // connect makes one SSH connection to e, over via when it is set (a jump
 // host), and authenticates. The handshake is bounded by ctx: a server that
 // accepts TCP and then says nothing is closed at the deadline.
-func (d *Dialer) connect(ctx context.Context, via *ssh.Client, e endpoint, auth goph.Auth, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) (*ssh.Client, error) {
+func (d *Dialer) connect(ctx context.Context, via *ssh.Client, e endpoint, creds credentials, files knownHostsFiles, policy HostKeyPolicy, source string, log connLog) (*ssh.Client, error) {
 	algos, err := d.hostKeys.algorithms(files, e.addr)
 	if err != nil {
 		return nil, err
 	}
+	if via != nil {
+		log.stepf("%s: opening a channel to it through the jump host", e.addr)
+	}
+	log.stepf("%s: SSH handshake as %s, asking for host key types %s", e.addr, e.user, strings.Join(algos, ", "))
+	seen := &authSeen{}
 	cfg := &ssh.ClientConfig{
 		User:              e.user,
-		Auth:              auth,
-		HostKeyCallback:   d.hostKeys.callback(files, policy, source, warn),
+		Auth:              creds.methods(log, seen),
+		HostKeyCallback:   d.hostKeys.callback(files, policy, source, log),
 		HostKeyAlgorithms: algos,
 	}
 	var conn net.Conn
@@ -332,7 +341,36 @@ func (d *Dialer) connect(ctx context.Context, via *ssh.Client, e endpoint, auth 
 		_ = conn.Close()
 		return nil, handshakeError(err, algos)
 	}
+	method := seen.get()
+	if method == "" {
+		method = "no credentials (the server asked for none)"
+	}
+	log.stepf("%s: authenticated as %s with %s", e.addr, e.user, method)
 	return ssh.NewClient(c, chans, reqs), nil
+}
+
+func hopsText(hops []endpoint) string {
+	if len(hops) == 0 {
+		return ""
+	}
+	names := make([]string, len(hops))
+	for i, h := range hops {
+		names[i] = h.user + "@" + h.addr
+	}
+	return " through jump hosts " + strings.Join(names, ", ")
+}
+
+func policyText(p HostKeyPolicy, source string) string {
+	var s string
+	switch p {
+	case Strict:
+		return "unknown hosts refused"
+	case AcceptNew:
+		s = "unknown hosts recorded, as OpenSSH's accept-new"
+	case Off:
+		s = "host key checking off: unknown hosts accepted unverified"
+	}
+	return s + ", by " + source
 }
 
 // handshakeError explains the handshake failures an operator can act on.

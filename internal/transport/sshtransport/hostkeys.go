@@ -210,7 +210,7 @@ func algorithmsFor(keyType string) []string {
 // callback is the ssh.HostKeyCallback for one connection. accepted
 // collects what the operator should be told (a key recorded or accepted
 // unverified).
-func (h *hostKeys) callback(files knownHostsFiles, policy HostKeyPolicy, policySource string, warn func(string)) ssh.HostKeyCallback {
+func (h *hostKeys) callback(files knownHostsFiles, policy HostKeyPolicy, policySource string, log connLog) ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		check, err := h.db(files)
 		if err != nil {
@@ -219,6 +219,9 @@ func (h *hostKeys) callback(files knownHostsFiles, policy HostKeyPolicy, policyS
 		host := knownhosts.Normalize(hostname)
 		err = check(hostname, remote, key)
 		if err == nil {
+			if log.tracing() {
+				log.stepf("%s: host key %s matches %s", hostname, keyName(key), h.recordedAt(check, hostname, key))
+			}
 			return nil
 		}
 		var revoked *knownhosts.RevokedError
@@ -232,11 +235,27 @@ func (h *hostKeys) callback(files knownHostsFiles, policy HostKeyPolicy, policyS
 		if len(ke.Want) > 0 {
 			return &HostKeyError{Host: host, Key: key, Known: ke.Want}
 		}
-		return h.unknown(files, policy, policySource, host, key, warn)
+		return h.unknown(files, policy, policySource, host, key, log)
 	}
 }
 
-func (h *hostKeys) unknown(files knownHostsFiles, policy HostKeyPolicy, policySource, host string, key ssh.PublicKey, warn func(string)) error {
+// recordedAt says where known_hosts records key for host: x/crypto's
+// check says only that it does, so the host's recorded keys are asked
+// for with the probe, a key no host has, which fails listing them with
+// their files and lines.
+func (h *hostKeys) recordedAt(check ssh.HostKeyCallback, hostname string, key ssh.PublicKey) string {
+	var ke *knownhosts.KeyError
+	if errors.As(check(hostname, placeholderAddr, h.probe), &ke) {
+		for _, k := range ke.Want {
+			if bytes.Equal(k.Key.Marshal(), key.Marshal()) {
+				return fmt.Sprintf("%s:%d", k.Filename, k.Line)
+			}
+		}
+	}
+	return "known_hosts"
+}
+
+func (h *hostKeys) unknown(files knownHostsFiles, policy HostKeyPolicy, policySource, host string, key ssh.PublicKey, log connLog) error {
 	file := "~/.ssh/known_hosts"
 	if len(files.User) > 0 {
 		file = files.User[0]
@@ -246,6 +265,7 @@ func (h *hostKeys) unknown(files knownHostsFiles, policy HostKeyPolicy, policySo
 	// Accepted earlier in this run (by another connection to the host)?
 	for _, k := range h.accepted[host] {
 		if bytes.Equal(k.Marshal(), key.Marshal()) {
+			log.stepf("%s: host key %s was accepted earlier in this run (%s)", host, keyName(key), policySource)
 			return nil
 		}
 	}
@@ -262,10 +282,11 @@ func (h *hostKeys) unknown(files knownHostsFiles, policy HostKeyPolicy, policySo
 			return err
 		}
 	}
+	log.stepf("%s: host key %s is not known: accepted and recorded in %s (%s)", host, keyName(key), file, policySource)
 	if policy == Off {
-		warn(fmt.Sprintf("host key checking is off (%s): accepted the unverified host key of %s (%s) and recorded it in %s", policySource, host, fp, file))
+		log.warn(fmt.Sprintf("host key checking is off (%s): accepted the unverified host key of %s (%s) and recorded it in %s", policySource, host, fp, file))
 	} else {
-		warn(fmt.Sprintf("permanently added the host key of %s (%s) to %s (%s)", host, fp, file, policySource))
+		log.warn(fmt.Sprintf("permanently added the host key of %s (%s) to %s (%s)", host, fp, file, policySource))
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func newJumpPool(d *Dialer) *jumpPool {
 }
 
 // get returns a client connected to the last hop, through the earlier ones.
-func (p *jumpPool) get(ctx context.Context, hops []endpoint, keyPath string, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) (*ssh.Client, error) {
+func (p *jumpPool) get(ctx context.Context, hops []endpoint, keyPath string, files knownHostsFiles, policy HostKeyPolicy, source string, log connLog) (*ssh.Client, error) {
 	var via *ssh.Client
 	chain := []string{keyPath} // hosts with different keys do not share
 	for _, hop := range hops {
@@ -98,7 +98,10 @@ func (p *jumpPool) get(ctx context.Context, hops []endpoint, keyPath string, fil
 		if !ok {
 			jc = &jumpConn{ready: make(chan struct{})}
 			p.conns[key] = jc
-			go p.dial(ctx, jc, via, hop, keyPath, files, policy, source, warn)
+			log.stepf("jump host %s@%s: connecting", hop.user, hop.addr)
+			go p.dial(ctx, jc, via, hop, keyPath, files, policy, source, log)
+		} else {
+			log.stepf("jump host %s@%s: sharing the connection this run has to it", hop.user, hop.addr)
 		}
 		p.mu.Unlock()
 		select {
@@ -116,7 +119,7 @@ func (p *jumpPool) get(ctx context.Context, hops []endpoint, keyPath string, fil
 
 // dial connects a jump host. It is bounded by the deadline of the host that
 // first needed it, but not cancelled with that host: others share it.
-func (p *jumpPool) dial(ctx context.Context, jc *jumpConn, via *ssh.Client, hop endpoint, keyPath string, files knownHostsFiles, policy HostKeyPolicy, source string, warn func(string)) {
+func (p *jumpPool) dial(ctx context.Context, jc *jumpConn, via *ssh.Client, hop endpoint, keyPath string, files knownHostsFiles, policy HostKeyPolicy, source string, log connLog) {
 	defer close(jc.ready)
 	dctx := p.ctx
 	if deadline, ok := ctx.Deadline(); ok {
@@ -124,12 +127,12 @@ func (p *jumpPool) dial(ctx context.Context, jc *jumpConn, via *ssh.Client, hop 
 		dctx, cancel = context.WithDeadline(p.ctx, deadline)
 		defer cancel()
 	}
-	auth, err := p.d.jumpAuth(keyPath)
+	creds, err := p.d.jumpCredentials(keyPath)
 	if err != nil {
 		jc.err = err
 		return
 	}
-	jc.client, jc.err = p.d.connect(dctx, via, hop, auth, files, policy, source, warn)
+	jc.client, jc.err = p.d.connect(dctx, via, hop, creds, files, policy, source, log)
 }
 
 func (p *jumpPool) close() {
