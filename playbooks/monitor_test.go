@@ -76,7 +76,7 @@ func nodeFile(t *testing.T, n *testfleet.Node, path string) (string, bool) {
 }
 
 // TestMonitorPlaybook is monitor.yml on a kubeasz cluster (hosts file
-// only): --check installs nothing; applied, every kubelet host (and no
+// only), run by an unprivileged user with -b: --check installs nothing; applied, every kubelet host (and no
 // other) has nodefix for its architecture, the units of deploy/systemd
 // pointing at the binary and the textfile directory, that directory, and
 // metrics that promtool accepts from a first check, without systemd (the
@@ -103,7 +103,14 @@ func TestMonitorPlaybook(t *testing.T) {
 		timer       = "/etc/systemd/system/nodefix-check.timer"
 		prom        = textfileDir + "/nodefix.prom"
 	)
-	args := []string{"-i", inv, "-e", "nodefix_dist_dir=" + dist, "-e", "nodefix_textfile_dir=" + textfileDir + "/"}
+	// As the README says: an unprivileged user with -b (the sudo password
+	// from a vars file).
+	asUser := filepath.Join(w.Dir, "become.yml")
+	if err := os.WriteFile(asUser, []byte(fmt.Sprintf("ansible_user: %q\nansible_become_password: %q\n", f.SudoUser, f.SudoPassword)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-i", inv, "-e", "@" + asUser, "-b",
+		"-e", "nodefix_dist_dir=" + dist, "-e", "nodefix_textfile_dir=" + textfileDir + "/"}
 	installed := []string{bin, service, timer, textfileDir, prom}
 	absent := func(when string, n *testfleet.Node) {
 		t.Helper()
