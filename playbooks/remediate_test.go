@@ -28,7 +28,7 @@ func TestPlaybooksSyntax(t *testing.T) {
 	if err := os.WriteFile(inv, []byte("[kube_master]\nm1\n[kube_node]\nw1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, pb := range []string{"remediate.yml", "remediate-command.yml", "kubeasz-post-install.yml"} {
+	for _, pb := range []string{"remediate.yml", "remediate-command.yml", "kubeasz-post-install.yml", "monitor.yml"} {
 		if out, rc := w.run(t, pb, "-i", inv, "--syntax-check"); rc != 0 {
 			t.Errorf("%s: --syntax-check exit %d:\n%s", pb, rc, out)
 		}
