@@ -52,9 +52,6 @@ func TestRemediateCommand(t *testing.T) {
 	args := []string{"-i", f.InventoryYAML, "-e", "@" + config, "-e", "nodefix_dist_dir=" + dist}
 
 	out, rc := w.run(t, "remediate-command.yml", append(args, "--check")...)
-	if strings.Contains(out, "run: not implemented yet") || strings.Contains(out, "flag provided but not defined: -connection") {
-		t.Skip("`nodefix run --connection local --json` is not implemented yet (runner): remediate-command.yml cannot run")
-	}
 	if rc != 0 {
 		t.Fatalf("check mode: exit %d:\n%s", rc, out)
 	}
