@@ -262,13 +262,19 @@ func (p kubeletProcess) override() (name, flag string) {
 // case (GetHostname lower-cases --hostname-override too).
 func nodeNameOf(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 
+// eachTagged calls fn for every "TAG REST" line of an identity section
+// (the gather prints one tag letter per kind of line).
+func eachTagged(content string, fn func(tag, rest string)) {
+	for _, line := range strings.Split(content, "\n") {
+		if tag, rest, ok := strings.Cut(line, " "); ok {
+			fn(tag, rest)
+		}
+	}
+}
+
 func parseKubeletProcesses(content string) []kubeletProcess {
 	var out []kubeletProcess
-	for _, line := range strings.Split(content, "\n") {
-		kind, rest, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
+	eachTagged(content, func(kind, rest string) {
 		switch kind {
 		case "p":
 			var p kubeletProcess
@@ -284,7 +290,7 @@ func parseKubeletProcesses(content string) []kubeletProcess {
 				out[len(out)-1].env = append(out[len(out)-1].env, rest)
 			}
 		}
-	}
+	})
 	return out
 }
 
@@ -333,11 +339,7 @@ func lineWords(line string) []string {
 // "l LINE" for its lines that mention a node name.
 func parseKubeletFiles(content string) (ev []NameEvidence, found bool) {
 	path := ""
-	for _, line := range strings.Split(content, "\n") {
-		kind, rest, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
+	eachTagged(content, func(kind, rest string) {
 		switch kind {
 		case "f":
 			path, found = rest, true
@@ -346,7 +348,7 @@ func parseKubeletFiles(content string) (ev []NameEvidence, found bool) {
 				ev = append(ev, NameEvidence{Name: name, Kind: EvidenceConfig, Source: path + " " + how})
 			}
 		}
-	}
+	})
 	return ev, found
 }
 
@@ -387,11 +389,7 @@ func parseKubeletCerts(content string) (ev []NameEvidence, problems []string, fo
 		pem  strings.Builder
 	}
 	var files []*file
-	for _, line := range strings.Split(content, "\n") {
-		kind, rest, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
+	eachTagged(content, func(kind, rest string) {
 		switch kind {
 		case "f":
 			files = append(files, &file{path: rest})
@@ -400,7 +398,7 @@ func parseKubeletCerts(content string) (ev []NameEvidence, problems []string, fo
 				files[len(files)-1].pem.WriteString(strings.TrimRight(rest, "\r") + "\n")
 			}
 		}
-	}
+	})
 	for _, f := range files {
 		block, _ := pem.Decode([]byte(f.pem.String()))
 		if block == nil {
