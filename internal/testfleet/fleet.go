@@ -362,6 +362,9 @@ func (f *Fleet) Stop(ctx context.Context) error {
 			errs = multierror.Append(errs, err)
 		}
 	}
+	if err := f.removeHostLinks(ctx); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if errs.ErrorOrNil() == nil {
 		f.block.release()
 		f.netBlock.release()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // NetLink places a node of a jump topology: its address on a veth link,
@@ -95,6 +96,34 @@ func (f *Fleet) linkJumpTopology(ctx context.Context) error {
 	for _, step := range steps {
 		if out, err := exec.CommandContext(ctx, step[0], step[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("linking the jump topology: %q: %w: %s", step, err, out)
+		}
+	}
+	return nil
+}
+
+// removeHostLinks deletes the jump host's link in this machine's network
+// namespace. The kernel would delete it with the node's namespace, but in
+// a work queue, some time after the node's last process is gone: a
+// teardown that returned before that would leave it to race the next
+// fleet's links.
+func (f *Fleet) removeHostLinks(ctx context.Context) error {
+	for _, n := range f.Nodes {
+		if n.Net == nil || n.Net.ProxyJump != "" {
+			continue // only the jump host's link lives in this namespace
+		}
+		for {
+			if err := exec.CommandContext(ctx, "ip", "link", "show", "dev", n.Net.Veth).Run(); err != nil {
+				break // gone (or never made)
+			}
+			// Deleting one end of a veth pair deletes both; the kernel may
+			// be deleting it already, so a failure is only news if the link
+			// is still there on the next look.
+			_ = exec.CommandContext(ctx, "ip", "link", "del", "dev", n.Net.Veth).Run()
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("node %s: link %s still there: %w", n.Name, n.Net.Veth, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
 	return nil
