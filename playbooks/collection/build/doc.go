@@ -87,7 +87,7 @@ func writeModuleDoc(partsFile, dst string) error {
 	fmt.Fprintf(&b, generatedBy, " and playbooks/collection/build/remediate.doc.yml")
 	b.WriteString("#\n# Documentation only: nodefix.longhorn.remediate is the action plugin\n" +
 		"# plugins/action/remediate.py, which runs the nodefix binary of files/ on the node.\n\n" +
-		"from __future__ import annotations\n\n")
+		"from __future__ import absolute_import, division, print_function\n__metaclass__ = type\n\n")
 	for _, s := range []struct {
 		name string
 		text string
@@ -106,7 +106,7 @@ func writeParams(dst string) error {
 	var b bytes.Buffer
 	b.WriteString("# -*- coding: utf-8 -*-\n")
 	fmt.Fprintf(&b, generatedBy, "")
-	b.WriteString("\nfrom __future__ import annotations\n\n")
+	b.WriteString("\nfrom __future__ import absolute_import, division, print_function\n__metaclass__ = type\n\n")
 	b.WriteString("# Every parameter nodefix's module accepts (besides Ansible's _ansible_* keys).\nPARAMS = frozenset((\n")
 	for _, o := range module.Options() {
 		fmt.Fprintf(&b, "    %q,\n", o.Name)

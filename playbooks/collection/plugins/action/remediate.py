@@ -24,7 +24,8 @@
 #
 # Only the standard library and ansible-core are used.
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
 
 import hashlib
 import json
