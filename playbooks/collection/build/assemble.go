@@ -39,8 +39,12 @@ func assemble(repo, dist, tree, version string) error {
 	if err := os.RemoveAll(tree); err != nil {
 		return err
 	}
-	// The collection's own sources, without this builder and its inputs.
-	err := copyTree(src, tree, func(rel string) bool { return rel == "build" })
+	// The collection's own sources, without this builder and its inputs,
+	// git's files or Python's caches.
+	err := copyTree(src, tree, func(rel string) bool {
+		base := path.Base(rel)
+		return rel == "build" || base == ".gitignore" || base == "__pycache__"
+	})
 	if err != nil {
 		return fmt.Errorf("copying %s: %w", src, err)
 	}

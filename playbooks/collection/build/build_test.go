@@ -114,7 +114,7 @@ func TestAssemble(t *testing.T) {
 	same("playbooks/vars/nodefix.yml", "vars/nodefix.yml")
 	same("roles/remediate/vars/main.yml", "vars/nodefix.yml")
 	same("roles/remediate/tasks/precheck-hostnames.yml", "tasks/precheck-hostnames.yml")
-	for _, absent := range []string{"build", "playbooks/remediate-command.yml", "playbooks/tasks/precheck-hostnames-command.yml"} {
+	for _, absent := range []string{"build", ".gitignore", "plugins/action/__pycache__", "playbooks/remediate-command.yml", "playbooks/tasks/precheck-hostnames-command.yml"} {
 		if _, err := os.Stat(filepath.Join(tree, absent)); err == nil {
 			t.Errorf("the collection carries %s", absent)
 		}
