@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.bui
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 0
 
-.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library man
+.PHONY: all build test lint deps demo bench bench-inventory dist clean playbooks-library man collection
 
 all: build
 
@@ -77,3 +77,11 @@ dist:
 # node must share; a mixed fleet uses remediate-command.yml and `make dist`).
 playbooks-library:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o playbooks/library/nodefix ./cmd/nodefix
+
+# The Ansible collection nodefix.longhorn (sources in playbooks/collection):
+# the dist binaries for each node architecture, nodefix's own playbooks and
+# a role made of remediate.yml, built with the real ansible-galaxy into
+# dist/nodefix-longhorn-<version>.tar.gz (git describe, as a semantic version).
+#   ansible-galaxy collection install dist/nodefix-longhorn-*.tar.gz
+collection: dist
+	$(GO) run ./playbooks/collection/build -dist dist -out dist -version '$(VERSION)'

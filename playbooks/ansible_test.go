@@ -99,7 +99,13 @@ func newWorkspace(t *testing.T, forks int) *workspace {
 		t.Fatalf("copying playbooks: %v", err)
 	}
 	buildNodefix(t, filepath.Join(dir, "library"), "nodefix")
+	return &workspace{Dir: dir, env: isolatedEnv(t, dir, forks)}
+}
 
+// isolatedEnv is this process's environment for Ansible's commands run in
+// dir, with every ANSIBLE_* setting of this machine replaced by dir's own.
+func isolatedEnv(t *testing.T, dir string, forks int) []string {
+	t.Helper()
 	// Ansible reads its configuration from the environment, ./ansible.cfg
 	// and ~/.ansible.cfg: an explicit empty ANSIBLE_CONFIG and no other
 	// ANSIBLE_* variable make the run independent of this machine.
@@ -132,17 +138,24 @@ func newWorkspace(t *testing.T, forks int) *workspace {
 		// unreachable hosts from a slow handshake.
 		"ANSIBLE_TIMEOUT=60",
 	)
-	return &workspace{Dir: dir, env: env}
+	return env
 }
 
-// run is one ansible-playbook run; it returns the combined output and the
-// exit status.
+// run is one ansible-playbook run of a playbook of the workspace; it
+// returns the combined output and the exit status.
 func (w *workspace) run(t *testing.T, playbook string, args ...string) (string, int) {
+	t.Helper()
+	return w.ansible(t, "ansible-playbook", append([]string{filepath.Join(w.Dir, playbook)}, args...)...)
+}
+
+// ansible runs one of Ansible's commands (ansible-playbook, ansible-galaxy,
+// ansible-doc …) in the workspace with its environment; it returns the
+// combined output and the exit status.
+func (w *workspace) ansible(t *testing.T, command string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	argv := append([]string{filepath.Join(w.Dir, playbook)}, args...)
-	cmd := exec.CommandContext(ctx, "ansible-playbook", argv...)
+	cmd := exec.CommandContext(ctx, command, args...)
 	cmd.Env = w.env
 	cmd.Dir = w.Dir
 	start := time.Now()
@@ -151,11 +164,11 @@ func (w *workspace) run(t *testing.T, playbook string, args ...string) (string, 
 	if err != nil {
 		exit, ok := err.(*exec.ExitError)
 		if !ok || ctx.Err() != nil {
-			t.Fatalf("ansible-playbook %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("%s %s: %v\n%s", command, strings.Join(args, " "), err, out)
 		}
 		rc = exit.ExitCode()
 	}
-	t.Logf("ansible-playbook %s %s: exit %d in %s", playbook, strings.Join(args, " "), rc, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s %s: exit %d in %s", command, strings.Join(args, " "), rc, time.Since(start).Round(time.Millisecond))
 	return string(out), rc
 }
 
