@@ -38,7 +38,9 @@ func (s *hostScope) Lookup(name string) (any, bool) {
 		}
 		return nil, false
 	case "groups":
-		return s.inv.groupsVar(), true
+		// Host and group names hold no template: the engine need not
+		// look at every one of them each time a template reads groups.
+		return jinja.Untemplated{Value: s.inv.groupsVar()}, true
 	case "inventory_hostname", "inventory_hostname_short", "group_names":
 		// Host-level magic variables: extra vars override them, group
 		// variables do not.

@@ -16,6 +16,11 @@ type Vars interface {
 	Lookup(name string) (value any, ok bool)
 }
 
+// Untemplated is a value a Vars returns for data that can hold no
+// template (the magic variable groups, say): the engine reads it as it
+// is, instead of templating every string in it on every read.
+type Untemplated struct{ Value any }
+
 // HostVars is Ansible's hostvars: a value a Vars may return (under the
 // name "hostvars"), through which a template reads other hosts'
 // variables, each templated in its own host's context when read.

@@ -64,18 +64,25 @@ func (r *run) template(v any, vars Vars, fail bool) (any, error) {
 		}
 		// A lone "{{ var }}" gives var's own value when it is a number, a
 		// boolean or None, without rendering it as text.
-		if m := reSingleVar.FindStringSubmatch(x); m != nil {
-			if raw, ok := vars.Lookup(m[1]); ok {
-				switch raw.(type) {
-				case bool, int, *big.Int, float64:
-					return raw, nil
-				case nil:
-					return nil, nil
+		if strings.HasPrefix(x, "{{") && strings.HasSuffix(strings.TrimSuffix(x, "\n"), "}}") {
+			if m := reSingleVar.FindStringSubmatch(x); m != nil {
+				if raw, ok := vars.Lookup(m[1]); ok {
+					switch raw.(type) {
+					case bool, int, *big.Int, float64:
+						return raw, nil
+					case nil:
+						return nil, nil
+					}
 				}
 			}
 		}
 		return r.render(x, vars, fail)
+	case Untemplated:
+		return x.Value, nil
 	case []any:
+		if !holdsTemplate(x) {
+			return x, nil
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
 			t, err := r.template(e, vars, fail)
@@ -86,6 +93,9 @@ func (r *run) template(v any, vars Vars, fail bool) (any, error) {
 		}
 		return out, nil
 	case map[string]any:
+		if !holdsTemplate(x) {
+			return x, nil
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			t, err := r.template(e, vars, fail)
@@ -97,6 +107,32 @@ func (r *run) template(v any, vars Vars, fail bool) (any, error) {
 		return out, nil
 	}
 	return v, nil
+}
+
+// holdsTemplate reports whether v, a list or a dict, holds a string that
+// may be a template (or a value the engine must look at).
+func holdsTemplate(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return IsTemplate(x)
+	case []any:
+		for _, e := range x {
+			if holdsTemplate(e) {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		for _, e := range x {
+			if holdsTemplate(e) {
+				return true
+			}
+		}
+		return false
+	case nil, bool, int, *big.Int, float64:
+		return false
+	}
+	return true // Unsafe, Vault, Untemplated: template() handles them
 }
 
 func vaultErr() *Error {
@@ -113,6 +149,8 @@ func (r *run) templateVar(vars Vars, name string, raw any) (any, error) {
 		return x, nil
 	case pycompat.Unsafe:
 		return x.Text, nil
+	case Untemplated:
+		return x.Value, nil
 	}
 	if s, ok := raw.(string); ok && !IsTemplate(s) {
 		return s, nil
