@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -207,5 +208,86 @@ func TestTaskOptions(t *testing.T) {
 	}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("TaskOptions(o2) = %#v, %v; want %#v", got, err, want)
+	}
+}
+
+// TestConcurrentEvaluation: an Inventory evaluates templates for many
+// goroutines at once (run with -race), each getting what one gets alone.
+func TestConcurrentEvaluation(t *testing.T) {
+	inv, err := Load(context.Background(), []string{"../testdata/templated/16-group-vars-files/hosts"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Connection{}
+	for _, h := range inv.Hosts() {
+		if want[h.Name()], err = inv.Connection(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv, _ = Load(context.Background(), []string{"../testdata/templated/16-group-vars-files/hosts"}, Options{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, h := range inv.Hosts() {
+				got, err := inv.Connection(h)
+				if err != nil || !reflect.DeepEqual(got, want[h.Name()]) {
+					t.Errorf("%s: %+v, %v; want %+v", h.Name(), got, err, want[h.Name()])
+				}
+				if _, err := inv.NodeName(h); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestMagicVariables: the variables Ansible adds for a host, as templates
+// read them (-e overrides the host-level ones, as in Ansible).
+func TestMagicVariables(t *testing.T) {
+	inv, _ := loadString(t, "hosts", "[web]\nweb01.example.com\n10.0.0.9\n[db]\ndb1 x='{{ groups.web | length }}'\n")
+	for _, c := range []struct {
+		host, name string
+		want       any
+	}{
+		{"web01.example.com", "inventory_hostname", "web01.example.com"},
+		{"web01.example.com", "inventory_hostname_short", "web01"},
+		{"10.0.0.9", "inventory_hostname_short", "10.0.0.9"},
+		{"db1", "group_names", []any{"db"}},
+		{"db1", "groups", map[string]any{"all": []any{"web01.example.com", "10.0.0.9", "db1"}, "ungrouped": []any{},
+			"web": []any{"web01.example.com", "10.0.0.9"}, "db": []any{"db1"}}},
+		{"db1", "x", "2"},
+	} {
+		h, _ := inv.Host(c.host)
+		got, ok, err := inv.Var(h, c.name)
+		if err != nil || !ok || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %s = %#v, %v, %v; want %#v", c.host, c.name, got, ok, err, c.want)
+		}
+	}
+	_, p := loadString(t, "hosts", "h1.example.com n='{{ inventory_hostname_short }}'\n")
+	inv, err := Load(context.Background(), []string{p}, Options{ExtraVars: []string{"inventory_hostname_short=over"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := inv.Host("h1.example.com")
+	if got, _, err := inv.Var(h, "n"); got != "over" || err != nil {
+		t.Errorf("with -e inventory_hostname_short=over: %v, %v", got, err)
+	}
+}
+
+// TestUndefinedAdvice: an undefined variable is named with how to define
+// it; a missing attribute is the template's business.
+func TestUndefinedAdvice(t *testing.T) {
+	inv, _ := loadString(t, "hosts", "a ansible_host='{{ addr }}'\nb ansible_host='{{ net.addr }}' net='{}'\n")
+	for host, want := range map[string]string{
+		"a": "host a: variable ansible_host: 'addr' is undefined (in \"{{ addr }}\"); define addr in the inventory or with -e addr=VALUE",
+		"b": "host b: variable ansible_host: 'dict object' has no attribute 'addr' (in \"{{ net.addr }}\"); define what it reads, or give ansible_host a literal value with -e ansible_host=VALUE",
+	} {
+		h, _ := inv.Host(host)
+		if _, err := inv.Connection(h); err == nil || err.Error() != want {
+			t.Errorf("%s: %v\nwant %s", host, err, want)
+		}
 	}
 }

@@ -128,8 +128,10 @@ func (inv *Inventory) Var(h *Host, name string) (value any, ok bool, err error) 
 		return nil, true, fmt.Errorf("host %s: variable %s: is encrypted with ansible-vault; nodefix does not decrypt vaults: pass the value with -e @decrypted.yml", h.name, name)
 	case pycompat.Unsafe:
 		return x.Text, true, nil
+	case jinja.Untemplated:
+		return x.Value, true, nil
 	}
-	if !holdsTemplate(raw) {
+	if !jinja.HoldsTemplate(raw) {
 		return raw, true, nil
 	}
 	v, _, err := inv.engine.Var(s, name)
@@ -170,27 +172,6 @@ func (inv *Inventory) TaskOptions(h *Host) (map[string]any, error) {
 	return out, nil
 }
 
-// holdsTemplate reports whether v (or a string in it) may be a template.
-func holdsTemplate(v any) bool {
-	switch x := v.(type) {
-	case string:
-		return jinja.IsTemplate(x)
-	case []any:
-		for _, e := range x {
-			if holdsTemplate(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if holdsTemplate(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // templateError says which host and variable a template failed in, what
 // failed, and what the user can do about it.
 func templateError(h *Host, name string, err error) error {
@@ -201,8 +182,11 @@ func templateError(h *Host, name string, err error) error {
 	var advice string
 	switch je.Kind {
 	case jinja.Undefined:
+		// A variable that is not defined can be; an attribute or item
+		// missing from a value, or an empty sequence, is the template's
+		// business.
 		undef := je.Name
-		if undef == "" || strings.ContainsAny(undef, "[]' ") {
+		if undef == "" || strings.ContainsAny(undef, "[]' ") || !strings.HasSuffix(je.Msg, "is undefined") {
 			advice = fmt.Sprintf("define what it reads, or give %s a literal value with -e %s=VALUE", name, name)
 		} else {
 			advice = fmt.Sprintf("define %s in the inventory or with -e %s=VALUE", undef, undef)

@@ -80,7 +80,7 @@ func (r *run) template(v any, vars Vars, fail bool) (any, error) {
 	case Untemplated:
 		return x.Value, nil
 	case []any:
-		if !holdsTemplate(x) {
+		if !HoldsTemplate(x) {
 			return x, nil
 		}
 		out := make([]any, len(x))
@@ -93,7 +93,7 @@ func (r *run) template(v any, vars Vars, fail bool) (any, error) {
 		}
 		return out, nil
 	case map[string]any:
-		if !holdsTemplate(x) {
+		if !HoldsTemplate(x) {
 			return x, nil
 		}
 		out := make(map[string]any, len(x))
@@ -109,22 +109,24 @@ func (r *run) template(v any, vars Vars, fail bool) (any, error) {
 	return v, nil
 }
 
-// holdsTemplate reports whether v, a list or a dict, holds a string that
-// may be a template (or a value the engine must look at).
-func holdsTemplate(v any) bool {
+// HoldsTemplate reports whether templating v could change it: v is, or
+// a list or dict in it holds, a string that may be a template (IsTemplate),
+// or a value only the engine reads (!unsafe, a vault, Untemplated).
+// Plain data is returned as it is without calling the engine.
+func HoldsTemplate(v any) bool {
 	switch x := v.(type) {
 	case string:
 		return IsTemplate(x)
 	case []any:
 		for _, e := range x {
-			if holdsTemplate(e) {
+			if HoldsTemplate(e) {
 				return true
 			}
 		}
 		return false
 	case map[string]any:
 		for _, e := range x {
-			if holdsTemplate(e) {
+			if HoldsTemplate(e) {
 				return true
 			}
 		}
