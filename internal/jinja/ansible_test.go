@@ -93,6 +93,9 @@ var oracleTemplates = []string{
 	"{% if bt %}\nyes\n{% endif %}", "  {%- if bt -%}  x  {%- endif -%}  ", "{% if bt %}{{ s }}{% endif %}\n",
 	"line1\n{{ n }}\nline3", "{% for x in l %}{{ x }}{% if not loop.last %},{% endif %}{% endfor %}",
 	"{% if '\\n' == multi[1] %}nl{% else %}no{% endif %}", "{{ '%s' }}",
+	// Precedence: a filter binds to the operand before it.
+	"{{ s if bt else 'c' | upper }}", "{{ s ~ 'x' | upper }}", "{{- s -}}", "{{ s is not none }}", "{{ s in ['A_b.C', 'y'] }}",
+	"{{ -1 + 2 * 3 ** 2 }}", "{{ n // 5 * 5 }}", "{{ not bt or s }}", "{{ 'a' ~ 1 ~ none_var }}",
 }
 
 // TestAnsibleTemplar compares every oracle template with what
