@@ -64,6 +64,9 @@ func (s *hostScope) Lookup(name string) (any, bool) {
 	return v, ok
 }
 
+// magicVars are the names hostScope answers before the host's variables.
+var magicVars = map[string]bool{"hostvars": true, "groups": true, "inventory_hostname": true, "inventory_hostname_short": true, "group_names": true}
+
 // shortName is inventory_hostname_short: an IP address whole, a name up
 // to its first dot.
 func shortName(name string) string {
@@ -118,6 +121,11 @@ func (inv *Inventory) groupsVar() map[string]any {
 // reads an undefined variable, is an error naming the host and the
 // variable; errors.As finds the *jinja.Error in it.
 func (inv *Inventory) Var(h *Host, name string) (value any, ok bool, err error) {
+	// The fast path, for what nearly every inventory holds: a variable
+	// of the host's own, plain data.
+	if raw, ok := h.merged[name]; ok && !magicVars[name] && !jinja.HoldsTemplate(raw) {
+		return raw, true, nil
+	}
 	s := &hostScope{inv: inv, h: h, hostvars: true}
 	raw, ok := s.Lookup(name)
 	if !ok {
