@@ -174,7 +174,7 @@ type parseResult struct {
 
 // maxCached bounds the parse cache: beyond it templates are parsed every
 // time (an inventory with that many distinct templates is unusual).
-const maxCached = 100_000
+const maxCached = 10_000
 
 // New makes an Env.
 func New(opts Options) *Env {
