@@ -46,7 +46,14 @@ bench: deps build
 bench-inventory:
 	@mkdir -p bench-results
 	$(GO) test -run '^$$' -bench 'BenchmarkInventory10k' -benchtime 3x -count 1 ./inventory | tee bench-results/inventory.txt
-	@awk '/nodefix-list/ {n=$$3} /ansible-inventory-list/ {a=$$3} END {if (n && a) printf "ansible-inventory --list / nodefix inventory --list, 10,000 hosts: %.1fx faster\n", a/n; else {print "bench-inventory: missing a result"; exit 1}}' bench-results/inventory.txt
+	@awk '$$1 ~ /^BenchmarkInventory10k\/nodefix-list/ {n=$$3} $$1 ~ /^BenchmarkInventory10k\/nodefix-resolve/ {nr=$$3} \
+		$$1 ~ /^BenchmarkInventory10k\/ansible-inventory-list/ {a=$$3} $$1 ~ /^BenchmarkInventory10kTemplated\/nodefix-resolve/ {tr=$$3} \
+		$$1 ~ /^BenchmarkInventory10kTemplated\/ansible-inventory-list/ {ta=$$3} \
+		END {if (n && a && nr && tr && ta) { \
+			printf "ansible-inventory --list / nodefix inventory --list, 10,000 hosts: %.1fx faster\n", a/n; \
+			printf "templated, 10,000 hosts: ansible-inventory --list / nodefix evaluating every connection and node name: %.1fx faster\n", ta/tr; \
+			printf "evaluating every connection and node name, templated / untemplated: %.2fx\n", tr/nr } \
+		else {print "bench-inventory: missing a result"; exit 1}}' bench-results/inventory.txt
 
 deps:
 	bash .ci/install-deps

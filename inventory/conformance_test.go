@@ -87,7 +87,7 @@ func readCaseArgs(t *testing.T, dir string) caseArgs {
 		// A single inventory file with another name.
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if !e.IsDir() && e.Name() != "args" && !strings.HasSuffix(e.Name(), ".md") {
+			if !e.IsDir() && e.Name() != "args" && e.Name() != "env" && !strings.HasSuffix(e.Name(), ".md") {
 				raw = []string{"-i", "{dir}/" + e.Name()}
 				break
 			}

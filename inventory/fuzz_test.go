@@ -57,6 +57,9 @@ func FuzzINI(f *testing.F) {
 		"[a:children]\nb\n[b]\nh\n[b:vars]\nk=v # c\n",
 		"h x=1e999 y=-0x10 z=b'q' w='\\x41' v=0_0\n",
 		"[g]\nh[1:3]-[a:b] ansible_ssh_common_args='-o ProxyJump=a@b -J c'\n",
+		"h ansible_host='{{ inventory_hostname }}.x' ansible_user=\"{{ u | default('r') }}\" k8s_nodename=''\n" +
+			"[all:vars]\nK8S_NODENAME=\"{%- if k8s_nodename != '' -%}{{ k8s_nodename }}{%- else -%}k8s-{{ inventory_hostname|replace('.', '-') }}{%- endif -%}\"\n",
+		"[b]\nj1\n[n]\nn1 ansible_ssh_common_args=\"-o ProxyJump={{ groups['b'][0] }}\" ansible_port='{{ p }}' p=22\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -72,6 +75,7 @@ func FuzzYAML(f *testing.F) {
 		"a: &x {hosts: {h: {k: 1:30}}}\nb: *x\nc:\n  <<: *x\n",
 		"{\"all\": {\"hosts\": {\"j\": {\"n\": 1.5e300}}}}",
 		"all:\n  vars:\n    t: 2001-12-14t21:59:43.10-05:00\n    u: !unsafe '{{ x }}'\n  hosts: {h: }\n",
+		"all:\n  vars:\n    ansible_host: \"{{ hostvars[inventory_hostname].ip }}\"\n    nodefix_hostname: \"{{ ansible_host | replace('.', '-') }}\"\n  hosts:\n    h: {ip: 10.0.0.1}\n    i: {ip: \"{{ hostvars['h'].ip }}\"}\n",
 	} {
 		f.Add([]byte(s))
 	}

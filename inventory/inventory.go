@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/nodefix/nodefix/internal/jinja"
 )
 
 // Options tune Load.
@@ -21,6 +24,9 @@ type Options struct {
 	// ExtraVars are -e/--extra-vars values in command-line order: k=v
 	// pairs, a JSON or YAML object, or @file. They win over everything.
 	ExtraVars []string
+	// LookupEnv answers lookup('env', NAME) in templated variables; nil
+	// means this process's environment.
+	LookupEnv func(name string) (string, bool)
 }
 
 // Inventory is a loaded inventory. It is read-only after Load and safe for
@@ -35,6 +41,10 @@ type Inventory struct {
 	warnings   []string
 	varsFiles  map[string]map[string]any // "dir\x00name" -> merged file vars
 	varsDirs   map[string]*varsDir       // "source\x00kind" -> directory, nil if none
+
+	engine     *jinja.Env // evaluates templated variables when they are read
+	groupsOnce sync.Once
+	groupsMap  map[string]any // the magic variable groups
 }
 
 // Error is a problem in an inventory, located as precisely as it can be.
@@ -71,6 +81,7 @@ func Load(ctx context.Context, sources []string, opts Options) (*Inventory, erro
 		hosts:     map[string]*Host{},
 		varsFiles: map[string]map[string]any{},
 		varsDirs:  map[string]*varsDir{},
+		engine:    jinja.New(jinja.Options{LookupEnv: opts.LookupEnv}),
 	}
 	inv.addGroup("all")
 	inv.addGroup("ungrouped")

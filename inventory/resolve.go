@@ -10,17 +10,29 @@ import (
 	"github.com/nodefix/nodefix/internal/pycompat"
 )
 
+// readVariables are the variables nodefix reads from an inventory (and
+// the nodefix_* task options): Connection's, NodeName's.
+var readVariables = []string{
+	"ansible_connection", "ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port",
+	"ansible_user", "ansible_ssh_user", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password",
+	"ansible_ssh_private_key_file", "ansible_private_key_file", "ansible_ssh_timeout", "ansible_timeout",
+	"ansible_host_key_checking", "ansible_ssh_host_key_checking", "ansible_ssh_args",
+	"ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_become", "ansible_become_user",
+	"ansible_become_method", "ansible_become_password", "ansible_become_pass", "ansible_sudo_pass",
+	"nodefix_hostname", "K8S_NODENAME", "k8s_nodename",
+}
+
 // Connection resolves how to reach h from its variables, with Ansible's
 // names and precedence: a legacy ansible_ssh_* name wins over the modern
 // one (ansible_ssh_host over ansible_host), as in Ansible's
 // MAGIC_VARIABLE_MAPPING. ansible_port, ansible_user, the key file and the
 // timeout win over -p/-l/-i/-o in ansible_ssh_common_args and
 // ansible_ssh_extra_args (Ansible passes them first and OpenSSH keeps the
-// first value); among the args the first occurrence wins. A value still
-// holding a Jinja template ({{ or {%) is an error: nodefix does not
-// evaluate Jinja.
+// first value); among the args the first occurrence wins. Templated
+// values are evaluated as Ansible evaluates them (Var); one nodefix
+// cannot evaluate is an error naming the host, the variable and why.
 func (inv *Inventory) Connection(h *Host) (Connection, error) {
-	r := resolver{h: h}
+	r := resolver{inv: inv, h: h}
 	var c Connection
 
 	conn := r.str("ansible_connection")
@@ -88,14 +100,16 @@ type NodeName struct {
 }
 
 // NodeName is the host's node name as DESIGN.md orders its sources:
-// nodefix_hostname, else K8S_NODENAME (kubeasz's config.yml computes it),
+// nodefix_hostname, else K8S_NODENAME (kubeasz's config.yml computes it
+// with a template, evaluated as Ansible evaluates it: both released
+// variants),
 // else kubeasz's rule on a non-empty k8s_nodename (lower case, '_' as
 // '-': both released kubeasz templates agree on it; they differ only for
 // an empty k8s_nodename, which is left to the node), else none. A name is
 // validated as Kubernetes validates node names, and no longer than the
 // kernel allows a hostname (64), since nodefix makes it the OS hostname.
 func (inv *Inventory) NodeName(h *Host) (NodeName, error) {
-	r := resolver{h: h}
+	r := resolver{inv: inv, h: h}
 	check := func(name, from string) (NodeName, error) {
 		if err := nodename.ValidateHostname(name); err != nil {
 			return NodeName{}, fmt.Errorf("host %s: %s: %v", h.name, from, err)
@@ -103,7 +117,7 @@ func (inv *Inventory) NodeName(h *Host) (NodeName, error) {
 		return NodeName{Name: name, Source: from}, nil
 	}
 	for _, name := range []string{"nodefix_hostname", "K8S_NODENAME"} {
-		if n, _ := r.lookup(name); n == "" {
+		if _, ok := h.merged[name]; !ok {
 			continue
 		}
 		v := strings.TrimSpace(r.str(name))
@@ -128,7 +142,10 @@ func (inv *Inventory) NodeName(h *Host) (NodeName, error) {
 	return check(name, fmt.Sprintf("k8s_nodename=%q (kubeasz's rule)", k8s))
 }
 
+// resolver reads a host's variables, evaluated, and keeps the first
+// error.
 type resolver struct {
+	inv *Inventory
 	h   *Host
 	err error
 }
@@ -139,17 +156,24 @@ func (r *resolver) fail(name, format string, args ...any) {
 	}
 }
 
-// lookup returns the first of names the host has, and its value.
+// lookup returns the first of names the host has, and its value,
+// templated (an error is kept, and the value is then nil).
 func (r *resolver) lookup(names ...string) (string, any) {
 	for _, n := range names {
-		if v, ok := r.h.merged[n]; ok {
-			return n, v
+		if _, ok := r.h.merged[n]; !ok {
+			continue
 		}
+		v, _, err := r.inv.Var(r.h, n)
+		if err != nil {
+			if r.err == nil {
+				r.err = err
+			}
+			return n, nil
+		}
+		return n, v
 	}
 	return "", nil
 }
-
-func isTemplate(s string) bool { return strings.Contains(s, "{{") || strings.Contains(s, "{%") }
 
 // str is the first set variable of names as text (Python str() of
 // numbers and booleans, as Ansible's string options convert them).
@@ -158,18 +182,9 @@ func (r *resolver) str(names ...string) string {
 	if name == "" || v == nil {
 		return ""
 	}
-	switch x := v.(type) {
+	switch v.(type) {
 	case string:
-		if isTemplate(x) {
-			r.fail(name, "holds a Jinja template (%q); nodefix does not evaluate Jinja: give the literal value (or pass it with -e)", x)
-			return ""
-		}
-		return x
-	case pycompat.Unsafe:
-		return x.Text // !unsafe: literal text, never a template
-	case pycompat.Vault:
-		r.fail(name, "is encrypted with ansible-vault; nodefix does not decrypt vaults: pass the value with -e @decrypted.yml")
-		return ""
+		return v.(string)
 	case []any, map[string]any:
 		r.fail(name, "must be a single value, not %s", pycompat.Repr(v))
 		return ""
@@ -180,10 +195,6 @@ func (r *resolver) str(names ...string) string {
 func (r *resolver) int(names ...string) (int, string) {
 	name, v := r.lookup(names...)
 	if name == "" || v == nil {
-		return 0, ""
-	}
-	if s, ok := v.(string); ok && isTemplate(s) {
-		r.str(names...)
 		return 0, ""
 	}
 	n, err := pyInt(v)

@@ -33,6 +33,9 @@ func TestInventoryCommand(t *testing.T) {
 		{[]string{"inventory", "-i", kubeasz, "--host", "192.168.1.1", "-e", "SECURE_PORT=7443", "-e", `{"x": [1]}`}, 0, `"SECURE_PORT": "7443"`},
 		{[]string{"inventory", "-i", "h1,h2:2200,", "--host", "h2"}, 0, `"ansible_port": 2200`},
 		{[]string{"inventory", "-i", kubeasz}, 1, "exactly one of"},
+		{[]string{"inventory", "-i", kubeasz, "--host", "192.168.1.1", "--connection-of", "192.168.1.1"}, 1, "exactly one of"},
+		{[]string{"inventory", "-i", kubeasz, "--connection-of", "nosuch"}, 1, `no host named "nosuch"`},
+		{[]string{"inventory", "-i", kubeasz, "--connection-of", "192.168.1.1", "-l", "kube_node"}, 1, "not in --limit"},
 		{[]string{"inventory", "--list"}, 1, "-i"},
 		{[]string{"inventory", "-i", kubeasz, "--list", "--graph"}, 1, "exactly one of"},
 		{[]string{"inventory", "-i", kubeasz, "--host", "nosuch"}, 1, `no host named "nosuch"`},
@@ -87,5 +90,58 @@ func TestInventoryListByteForByte(t *testing.T) {
 		if code != 0 || got != string(want) {
 			t.Errorf("%v: exit %d\nnodefix:\n%s%s\nansible-inventory:\n%s", args, code, got, errs, want)
 		}
+	}
+}
+
+// TestInventoryConnectionOf: --connection-of shows the connection nodefix
+// will use, its templates evaluated, secrets hidden; --host keeps the
+// templates as ansible-inventory prints them.
+func TestInventoryConnectionOf(t *testing.T) {
+	t.Setenv("NODEFIX_TEST_SUDO_PASS", "s3cr3t-sudo")
+	t.Setenv("NODEFIX_TEST_SSH_PASS", "s3cr3t-ssh")
+	dir := "../../testdata/templated/"
+	kubeaszHosts := dir + "01-kubeasz-3.6-config/hosts"
+	for _, c := range []struct {
+		args  []string
+		code  int
+		lines []string
+	}{
+		{[]string{"-i", dir + "05-hostvars-private-ip/inventory.yml", "--connection-of", "node-b"}, 0,
+			[]string{"host:           node-b", "address:        10.20.30.12", "port:           22 (default)", "jump hosts:     (none)"}},
+		{[]string{"-i", dir + "08-proxyjump/inventory.yml", "--connection-of", "n2"}, 0,
+			[]string{"user:           admin", "jump hosts:     admin@bastion1.example.com", "host keys:      StrictHostKeyChecking=yes,"}},
+		{[]string{"-i", dir + "07-port-var/inventory.yml", "--connection-of", "p-tmpl"}, 0,
+			[]string{"port:           2022", "timeout:        10s"}},
+		{[]string{"-i", dir + "09-become-password-env/hosts", "--connection-of", "n1"}, 0,
+			[]string{"password:       (set, hidden)", "become:         yes, sudo to root, password (set, hidden)"}},
+		{[]string{"-i", kubeaszHosts, "-e", "@../../testdata/kubeasz/config-3.5.yml", "--connection-of", "192.168.1.5"}, 0,
+			[]string{"node name:      192.168.1.5 (from K8S_NODENAME)"}},
+		{[]string{"-i", kubeaszHosts, "-e", "@../../testdata/kubeasz/config.yml", "--connection-of", "192.168.1.5"}, 0,
+			[]string{"node name:      k8s-192-168-1-5 (from K8S_NODENAME)"}},
+		{[]string{"-i", dir + "11-undefined/inventory.yml", "--connection-of", "u1"}, 1,
+			[]string{"host u1: variable ansible_host: 'undefined_addr' is undefined", "-e undefined_addr=VALUE"}},
+		{[]string{"-i", dir + "11-undefined/inventory.yml", "--connection-of", "u3"}, 0,
+			[]string{"node name:      refused: host u3: variable K8S_NODENAME: 'nope' is undefined"}},
+	} {
+		code, out, errs := runCLI(t, append([]string{"inventory"}, c.args...)...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d\n%s%s", c.args, code, c.code, out, errs)
+			continue
+		}
+		for _, l := range c.lines {
+			if !strings.Contains(out+errs, l) {
+				t.Errorf("%v: output lacks %q:\n%s%s", c.args, l, out, errs)
+			}
+		}
+		for _, secret := range []string{"s3cr3t-sudo", "s3cr3t-ssh"} {
+			if strings.Contains(out+errs, secret) {
+				t.Errorf("%v: a password is in the output:\n%s%s", c.args, out, errs)
+			}
+		}
+	}
+	// --host prints the variables as written, as ansible-inventory does.
+	code, out, _ := runCLI(t, "inventory", "-i", dir+"09-become-password-env/hosts", "--host", "n1")
+	if code != 0 || !strings.Contains(out, `"ansible_become_password": "{{ lookup('env', 'NODEFIX_TEST_SUDO_PASS') }}"`) {
+		t.Errorf("--host n1: exit %d, want the raw template:\n%s", code, out)
 	}
 }

@@ -30,7 +30,22 @@ var errNotLiteral = errors.New("not a Python literal")
 // use. Tuples become lists and bytes become text, as Ansible's to_text and
 // JSON output make them.
 func LiteralEval(s string) (v any, ok bool, err error) {
-	p := &litParser{src: strings.TrimLeft(s, " \t")}
+	return literalEval(&litParser{src: strings.TrimLeft(s, " \t")})
+}
+
+// LiteralEvalJSON is the literal_eval Ansible's templating applies to a
+// rendered template that looks like a list, a dict or a boolean
+// (ansible_eval_concat): as LiteralEval, except that the JSON names true,
+// false and null are the constants True, False and None, and leading
+// blanks are an error (ast.parse: unexpected indent), not skipped.
+func LiteralEvalJSON(s string) (v any, ok bool, err error) {
+	if strings.HasPrefix(s, " ") || strings.HasPrefix(s, "\t") {
+		return nil, false, nil
+	}
+	return literalEval(&litParser{src: s, jsonNames: true})
+}
+
+func literalEval(p *litParser) (v any, ok bool, err error) {
 	if err := p.tokenize(); err != nil {
 		if errors.Is(err, errNotLiteral) {
 			return nil, false, nil
@@ -67,9 +82,10 @@ type litTok struct {
 }
 
 type litParser struct {
-	src  string
-	toks []litTok
-	pos  int
+	src       string
+	toks      []litTok
+	pos       int
+	jsonNames bool // true, false and null are constants (Ansible's Json2Python)
 }
 
 func isIdentStart(r rune) bool {
@@ -351,6 +367,35 @@ func scanString(s, prefix string) (litTok, int, error) {
 	return litTok{kind: tkStr, val: body.String()}, i, nil
 }
 
+// DecodeEscapes decodes the backslash escapes of Python's unicode-escape
+// codec in s, as Jinja2 decodes a string literal's body: \n, \xNN, \u,
+// \U, octal, and unknown escapes kept with their backslash.
+func DecodeEscapes(s string) (string, error) {
+	if !strings.Contains(s, "\\") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", errors.New("\\ at end of string")
+		}
+		n, err := decodeEscape(s[i:], false, &b)
+		if err != nil {
+			if errors.Is(err, errNotLiteral) {
+				return "", fmt.Errorf("truncated escape in %s", reprString(s))
+			}
+			return "", err
+		}
+		i += n
+	}
+	return b.String(), nil
+}
+
 // decodeEscape decodes the escape at s[0]=='\\' into b and returns how many
 // bytes it used.
 func decodeEscape(s string, isBytes bool, b *strings.Builder) (int, error) {
@@ -582,6 +627,10 @@ func (p *litParser) parseAtom() (litVal, error) {
 			return litVal{kind: lvScalar, v: false}, nil
 		case "None":
 			return litVal{kind: lvScalar, v: nil}, nil
+		case "true", "false", "null":
+			if p.jsonNames {
+				return litVal{kind: lvScalar, v: map[string]any{"true": true, "false": false, "null": nil}[t.text]}, nil
+			}
 		case "set":
 			if p.isOp("(") && p.toks[p.pos+1].kind == tkOp && p.toks[p.pos+1].text == ")" {
 				p.pos += 2

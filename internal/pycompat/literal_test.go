@@ -183,3 +183,48 @@ for line in sys.stdin.read().split("\0")[:-1]:
 		}
 	}
 }
+
+// TestLiteralEvalJSON: Ansible's conversion of a rendered template
+// (ansible_eval_concat) reads true, false and null as JSON does, and
+// keeps what is not a literal as text.
+func TestLiteralEvalJSON(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string // JSON of the value, or "STR"
+	}{
+		{"[true, false, null]", "[true,false,null]"}, {"True", "true"}, {"False", "false"}, {"true", "true"},
+		{"{'a': null}", `{"a":null}`}, {"[1, 'x']", `[1,"x"]`}, {"[nope]", "STR"}, {" [1]", "STR"},
+		{"{'k': [1, 2]}", `{"k":[1,2]}`}, {"[1, 2", "STR"},
+	} {
+		v, ok, err := LiteralEvalJSON(c.in)
+		got := "STR"
+		if ok && err == nil {
+			b, _ := json.Marshal(v)
+			got = string(b)
+		}
+		if got != c.want {
+			t.Errorf("LiteralEvalJSON(%q) = %s (%v), want %s", c.in, got, err, c.want)
+		}
+	}
+	if _, ok, _ := LiteralEval("true"); ok {
+		t.Error("LiteralEval(\"true\") is a literal: only LiteralEvalJSON reads JSON names")
+	}
+}
+
+// TestDecodeEscapes: a Jinja2 string literal's escapes, as Python's
+// unicode-escape decodes them.
+func TestDecodeEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`: "plain", `a\nb`: "a\nb", `\\`: `\`, `\'`: "'", `\x41\u00e9`: "Aé", `\101`: "A",
+		`\d`: `\d`, `\.`: `\.`, `tab\there`: "tab\there",
+	} {
+		if got, err := DecodeEscapes(in); err != nil || got != want {
+			t.Errorf("DecodeEscapes(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`\x4`, `end\`, `\N{DASH}`} {
+		if got, err := DecodeEscapes(in); err == nil {
+			t.Errorf("DecodeEscapes(%q) = %q, want an error", in, got)
+		}
+	}
+}
