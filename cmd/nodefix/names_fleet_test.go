@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,5 +116,40 @@ func TestFleetPrecheckSeesTheKubeletsNames(t *testing.T) {
 		if got, _ := n.Hostname(ctx); got != cases[i].Hostname {
 			t.Errorf("%s renamed to %q by a refused run", n.Name, got)
 		}
+	}
+}
+
+// Issue 12: task options from the inventory (nodefix_*, templated or not)
+// apply per host, over the command line's flags; a bad one refuses the run
+// naming the host and variable.
+func TestFleetTaskOptionsFromTheInventory(t *testing.T) {
+	f := testfleet.New(t, testfleet.Options{Nodes: 2, Hostname: func(int) string { return "localhost" }})
+	ctx := context.Background()
+	data, err := os.ReadFile(f.InventoryYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// node02 keeps its name, through a template as an inventory may say it.
+	inv := strings.Replace(string(data), "          k8s_nodename: \"worker-02\"\n",
+		"          k8s_nodename: \"worker-02\"\n          keep: true\n          nodefix_keep_hostname: \"{{ keep | bool }}\"\n", 1)
+	if inv == string(data) {
+		t.Fatalf("no node02 entry in the fleet's inventory:\n%s", data)
+	}
+	path := filepath.Join(t.TempDir(), "inventory.yml")
+	if err := os.WriteFile(path, []byte(inv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := nodefix(t, "run", "-i", path, "--tasks", "hostname")
+	if r.code != exitcode.OK {
+		t.Errorf("exit %d", r.code)
+	}
+	for n, want := range map[*testfleet.Node]string{f.Nodes[0]: "worker-01", f.Nodes[1]: "localhost"} {
+		if got, _ := n.Hostname(ctx); got != want {
+			t.Errorf("%s: hostname %q, want %q", n.Name, got, want)
+		}
+	}
+	r = nodefix(t, "run", "-i", path, "--tasks", "hostname", "-e", "nodefix_rpm_query_max_age=banana")
+	if r.code != exitcode.Usage || !strings.Contains(r.stderr, "host node01: variable nodefix_rpm_query_max_age") {
+		t.Errorf("a bad option: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
+	"github.com/nodefix/nodefix/internal/module"
 	"github.com/nodefix/nodefix/internal/runner"
 	"github.com/nodefix/nodefix/internal/transport"
 	"github.com/nodefix/nodefix/inventory"
@@ -82,6 +84,11 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 			target.Host.TargetHostname, target.Host.TargetSource = name.Name, name.Source
 		}
 		target.Host.SurveyedHostname = o.expectedHostname
+		if cfg, err := hostConfig(inv, h, o.cfg); err != nil {
+			problems = append(problems, err.Error())
+		} else if cfg != nil {
+			target.Config = cfg
+		}
 		p.targets = append(p.targets, target)
 	}
 	if len(problems) > 0 {
@@ -92,12 +99,35 @@ func plan(ctx context.Context, o runOptions) (runPlan, error) {
 		cfg := o.cfg
 		p.surveyWants = func(t runner.Target) bool { return t.Host.TargetHostname == "" && t.Host.SurveyedHostname == "" }
 		p.survey = func(ctx context.Context, node tasks.Node, t *runner.Target) error {
+			cfg := cfg
+			if t.Config != nil {
+				cfg = *t.Config
+			}
 			name, err := tasks.Hostname{}.Survey(ctx, node, t.Host, cfg)
 			t.Host.SurveyedHostname = name
 			return err
 		}
 	}
 	return p, nil
+}
+
+// hostConfig is h's task configuration when its inventory sets task
+// options (nodefix_rpm_query_max_age: 5m, …), read as the module reads its
+// parameters; nil when it sets none. As in Ansible, a host's variables win
+// over the command line's flags, and -e over both (it is a variable too).
+func hostConfig(inv *inventory.Inventory, h *inventory.Host, base tasks.Config) (*tasks.Config, error) {
+	vars, err := inv.TaskOptions(h)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := module.InventoryOptions(base, vars)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.Name(), err)
+	}
+	if reflect.DeepEqual(cfg, base) {
+		return nil, nil
+	}
+	return &cfg, nil
 }
 
 // hostnameTaskRenames: the hostname task will rename hosts in this run, so

@@ -48,6 +48,17 @@ const DefaultTaskTimeout = 15 * time.Minute
 type Target struct {
 	Host tasks.Host
 	Conn inventory.Connection
+	// Config, when set, is this host's task configuration (its inventory's
+	// nodefix_* variables over the command line's); else Options.Config.
+	Config *tasks.Config
+}
+
+// config is the task configuration for t.
+func (o Options) config(t Target) tasks.Config {
+	if t.Config != nil {
+		return *t.Config
+	}
+	return o.Config
 }
 
 // Dialer connects to a target.
@@ -504,7 +515,7 @@ func (r *run) host(ctx context.Context, t Target, conn transport.Conn) (h HostRe
 			h.Interrupted, h.Msg = true, "before task "+task.Name()
 			return h
 		}
-		o, timedOut := r.apply(ctx, task, r.node(conn, t.Host.Name, task.Name()), t.Host)
+		o, timedOut := r.apply(ctx, task, r.node(conn, t.Host.Name, task.Name()), t)
 		if ctx.Err() != nil && o.Status == tasks.StatusFailed {
 			// Most likely failed because it was cancelled: not a verdict.
 			h.Interrupted, h.Msg = true, "during task "+task.Name()
@@ -540,7 +551,7 @@ func (r *run) node(conn transport.Conn, host, task string) tasks.Node {
 
 // apply runs one task with the task timeout, turning a panic into a
 // failed outcome so that one broken task cannot take the fleet down.
-func (r *run) apply(ctx context.Context, task tasks.Task, node tasks.Node, host tasks.Host) (o tasks.Outcome, timedOut bool) {
+func (r *run) apply(ctx context.Context, task tasks.Task, node tasks.Node, t Target) (o tasks.Outcome, timedOut bool) {
 	tctx, cancel := context.WithTimeout(ctx, r.opts.TaskTimeout)
 	defer cancel()
 	defer func() {
@@ -549,7 +560,7 @@ func (r *run) apply(ctx context.Context, task tasks.Task, node tasks.Node, host 
 		}
 		timedOut = errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	}()
-	o = task.Apply(tctx, node, host, r.opts.Config)
+	o = task.Apply(tctx, node, t.Host, r.opts.config(t))
 	if o.Task == "" {
 		o.Task = task.Name()
 	}
