@@ -131,3 +131,48 @@ func TestKubeaszPostInstall(t *testing.T) {
 		}
 	}
 }
+
+// Issue 11/12: the post-install hook, with kubeasz's own arguments, gives
+// each node the name its kubeasz release gave its kubelet, for both released
+// K8S_NODENAME templates; the other release's config.yml renames nothing on
+// the node it would misname, which fails with both names.
+func TestKubeaszPostInstallReleases(t *testing.T) {
+	requireAnsible(t)
+	config := map[testfleet.KubeaszRelease]string{
+		testfleet.Kubeasz364: filepath.Join(repoRoot(t), "testdata", "kubeasz", "config.yml"),
+		testfleet.Kubeasz35:  filepath.Join(repoRoot(t), "testdata", "kubeasz", "config-3.5.yml"),
+	}
+	other := map[testfleet.KubeaszRelease]testfleet.KubeaszRelease{testfleet.Kubeasz35: testfleet.Kubeasz364, testfleet.Kubeasz364: testfleet.Kubeasz35}
+	for _, installed := range []testfleet.KubeaszRelease{testfleet.Kubeasz35, testfleet.Kubeasz364} {
+		t.Run("kubeasz "+string(installed), func(t *testing.T) {
+			f := testfleet.New(t, testfleet.NameCaseOptions(testfleet.KubeaszCases(installed, installed)))
+			w := newWorkspace(t, len(f.Nodes))
+			for _, configured := range []testfleet.KubeaszRelease{other[installed], installed} {
+				out, rc := w.run(t, "kubeasz-post-install.yml", "-i", f.InventoryINI, "-e", "@"+config[configured], "-e", "nodefix_tasks=hostname")
+				want := 0
+				if configured != installed {
+					want = 2
+				}
+				if rc != want {
+					t.Errorf("config.yml of %s: exit %d, want %d:\n%s", configured, rc, want, out)
+				}
+				recaps, states := parseRecap(t, out), describeAll(t, f)
+				for i, c := range testfleet.KubeaszCases(installed, configured) {
+					n := f.Nodes[i]
+					if failed := recaps[n.Addr].Failed > 0; failed != (c.Status == "failed") {
+						t.Errorf("config.yml of %s: %s (%s): recap %+v, want %s", configured, n.Name, c.What, recaps[n.Addr], c.Status)
+					}
+					if got := states[n.Name].Hostname; got != c.Want(n.Addr) {
+						t.Errorf("config.yml of %s: %s (%s): hostname %q, want %q", configured, n.Name, c.What, got, c.Want(n.Addr))
+					}
+					line := strings.ReplaceAll(fatalLine(out, n.Addr), `\"`, `"`)
+					for _, word := range c.MsgHas {
+						if !strings.Contains(line, word) {
+							t.Errorf("config.yml of %s: %s: the failure %q lacks %q", configured, n.Name, line, word)
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -12,12 +12,18 @@ import (
 )
 
 // checkNameCases compares one nodefix run's JSON and the nodes with cases.
-func checkNameCases(t *testing.T, f *testfleet.Fleet, cases []testfleet.NameCase, d jsonDoc) {
+// The hosts are named as the YAML inventory names them, or by address
+// (byAddr) as a kubeasz INI inventory does.
+func checkNameCases(t *testing.T, f *testfleet.Fleet, cases []testfleet.NameCase, d jsonDoc, byAddr bool) {
 	t.Helper()
 	ctx := context.Background()
 	for i, n := range f.Nodes {
 		c := cases[i]
-		h, ok := d.Hosts[n.Name]
+		key := n.Name
+		if byAddr {
+			key = n.Addr
+		}
+		h, ok := d.Hosts[key]
 		if !ok || len(h.Tasks) == 0 || h.Tasks[0].Task != "hostname" {
 			t.Errorf("%s (%s): no hostname task in %+v", n.Name, c.What, h)
 			continue
@@ -65,7 +71,7 @@ func TestFleetNamesJudgedAgainstTheNode(t *testing.T) {
 	if r.code != exitcode.HostFailed {
 		t.Errorf("wrong inventory: exit %d, want %d", r.code, exitcode.HostFailed)
 	}
-	checkNameCases(t, f, misnamed, parseJSON(t, r))
+	checkNameCases(t, f, misnamed, parseJSON(t, r), false)
 
 	// Check mode on the right inventory says what the run then does.
 	r = nodefix(t, args("check", f.InventoryYAML)...)
@@ -87,7 +93,7 @@ func TestFleetNamesJudgedAgainstTheNode(t *testing.T) {
 	for _, i := range []int{2, 4, 6} {
 		cases[i].Status = "ok"
 	}
-	checkNameCases(t, f, cases, parseJSON(t, r))
+	checkNameCases(t, f, cases, parseJSON(t, r), false)
 
 	r = nodefix(t, args("run", f.InventoryYAML)...)
 	if d := parseJSON(t, r); r.code != exitcode.OK || d.Summary["changed"] != 0 {
@@ -151,5 +157,43 @@ func TestFleetTaskOptionsFromTheInventory(t *testing.T) {
 	r = nodefix(t, "run", "-i", path, "--tasks", "hostname", "-e", "nodefix_rpm_query_max_age=banana")
 	if r.code != exitcode.Usage || !strings.Contains(r.stderr, "host node01: variable nodefix_rpm_query_max_age") {
 		t.Errorf("a bad option: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// Issue 11/12: with kubeasz's own arguments (-i clusters/<c>/hosts -e
+// @clusters/<c>/config.yml) nodefix computes K8S_NODENAME as the cluster's
+// kubeasz release did, for both released templates, and renames every node
+// to the name its kubelet runs as; the other release's config.yml (a name
+// the kubelet does not run as) renames nothing on that node.
+func TestFleetKubeaszReleases(t *testing.T) {
+	config := map[testfleet.KubeaszRelease]string{
+		testfleet.Kubeasz364: filepath.Join("..", "..", "testdata", "kubeasz", "config.yml"),
+		testfleet.Kubeasz35:  filepath.Join("..", "..", "testdata", "kubeasz", "config-3.5.yml"),
+	}
+	other := map[testfleet.KubeaszRelease]testfleet.KubeaszRelease{testfleet.Kubeasz35: testfleet.Kubeasz364, testfleet.Kubeasz364: testfleet.Kubeasz35}
+	for _, installed := range []testfleet.KubeaszRelease{testfleet.Kubeasz35, testfleet.Kubeasz364} {
+		t.Run("kubeasz "+string(installed), func(t *testing.T) {
+			f := testfleet.New(t, testfleet.NameCaseOptions(testfleet.KubeaszCases(installed, installed)))
+			for _, configured := range []testfleet.KubeaszRelease{other[installed], installed} {
+				cfg, err := filepath.Abs(config[configured])
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := nodefix(t, "run", "-i", f.InventoryINI, "-e", "@"+cfg, "--tasks", "hostname", "--json")
+				want := exitcode.OK
+				if configured != installed {
+					want = exitcode.HostFailed
+				}
+				if r.code != want {
+					t.Errorf("config.yml of %s: exit %d, want %d", configured, r.code, want)
+				}
+				cases := testfleet.KubeaszCases(installed, configured)
+				if configured == installed {
+					// The wrong run renamed the nodes both releases name alike.
+					cases[0].Status, cases[1].Status = "ok", "ok"
+				}
+				checkNameCases(t, f, cases, parseJSON(t, r), true)
+			}
+		})
 	}
 }

@@ -1,6 +1,9 @@
 package testfleet
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // NameCase is one node of the name-source scenarios (issue 11): the
 // Kubernetes node agent it runs, the hostname it has, what the inventory
@@ -92,4 +95,50 @@ func (f *Fleet) InventoryWith(cases []NameCase) []InventoryHost {
 		}
 	}
 	return hosts
+}
+
+// KubeaszRelease is which kubeasz installed a cluster, for what it named
+// a node whose k8s_nodename is empty: 3.5.x–3.6.3 the inventory hostname
+// (the address, in kubeasz's hosts file), 3.6.4+ k8s-<address with '-'>.
+type KubeaszRelease string
+
+const (
+	Kubeasz35  KubeaszRelease = "3.5"
+	Kubeasz364 KubeaszRelease = "3.6.4"
+)
+
+// kubeaszDefaultName is the K8S_NODENAME a release gives a node with an
+// empty k8s_nodename, listening on addr (its inventory hostname).
+func (r KubeaszRelease) kubeaszDefaultName(addr string) string {
+	if r == Kubeasz35 {
+		return addr
+	}
+	return "k8s-" + strings.ReplaceAll(addr, ".", "-")
+}
+
+// KubeaszCases are three nodes of a cluster the release installed, all
+// called localhost: k8s_nodename set plainly, k8s_nodename with kubeasz's
+// normalisation ('Worker_03' → worker-03), and an empty one, named as the
+// release names it. Run with that release's config.yml they are renamed to
+// what their kubelets run as; with the other release's, the node with the
+// empty k8s_nodename fails with both names and keeps its name.
+func KubeaszCases(installed, configured KubeaszRelease) []NameCase {
+	kubeasz := func(name func(addr string) string) func(string) Kubelet {
+		return func(addr string) Kubelet { return Kubelet{Flavor: KubeletKubeasz, NodeName: name(addr)} }
+	}
+	cases := []NameCase{
+		{What: "kubeasz node, k8s_nodename master-01", Kubelet: kubeasz(fixed("master-01")), Hostname: "localhost",
+			K8sNodename: "master-01", Want: fixed("master-01"), Status: "changed"},
+		{What: "kubeasz node, k8s_nodename Worker_03", Kubelet: kubeasz(fixed("worker-03")), Hostname: "localhost",
+			K8sNodename: "Worker_03", Want: fixed("worker-03"), Status: "changed"},
+		{What: "kubeasz " + string(installed) + " node with an empty k8s_nodename", Kubelet: kubeasz(installed.kubeaszDefaultName),
+			Hostname: "localhost", Want: installed.kubeaszDefaultName, Status: "changed"},
+	}
+	if installed != configured {
+		c := &cases[2]
+		c.What += ", config.yml of kubeasz " + string(configured)
+		c.Want, c.Status = fixed("localhost"), "failed"
+		c.MsgHas = []string{"K8S_NODENAME", "its kubelet runs as", "renaming nothing"}
+	}
+	return cases
 }
