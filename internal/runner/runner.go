@@ -215,9 +215,9 @@ type Result struct {
 	Batches []int
 	// Abort says why the run started no further host after a batch whose
 	// failures broke the budget (nil: it did not abort).
-	Abort       *Abort
-	Start       time.Time
-	Duration    time.Duration
+	Abort    *Abort
+	Start    time.Time
+	Duration time.Duration
 }
 
 // ExitCode is what ansible-playbook 2.14 would return for the run.
