@@ -187,7 +187,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	}
 
 	if plan.renames() {
-		backup, err := applyRename(ctx, node, cfg, before, plan)
+		backup, err := applyRename(ctx, node, cfg, host.Name, before, plan)
 		if err != nil {
 			out.Status = StatusFailed
 			out.Msg = err.Error()
@@ -212,7 +212,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	renamed.WriteNFSConf, renamed.WriteNFSParam = false, false
 	done := renamed.describe(before, false)
 	if plan.WriteNFSConf || plan.WriteNFSParam {
-		warn, err := applyNFSUniquifier(ctx, node, cfg, plan)
+		warn, err := applyNFSUniquifier(ctx, node, cfg, host.Name, before, plan)
 		if err != nil {
 			out.Status = StatusFailed
 			out.Msg = strings.Join(append(done, fmt.Sprintf("setting nfs4_unique_id failed: %v", err)), "; ")

@@ -109,8 +109,12 @@ func parseFakeCall(argv []string) fakeCall {
 	if len(argv) >= 3 && argv[0] == "sh" && argv[1] == "-c" {
 		first, _, _ := strings.Cut(argv[2], "\n")
 		c.Name = strings.TrimPrefix(first, scriptTagPrefix)
-		if len(argv) > 4 {
-			c.Args = argv[4:]
+		skip := 4
+		if isProtected(strings.TrimPrefix(argv[2], first+"\n")) {
+			skip = 5 // a protected step: the body comes first
+		}
+		if len(argv) > skip {
+			c.Args = argv[skip:]
 		} else {
 			c.Args = nil
 		}
