@@ -46,7 +46,7 @@ type dbFacts struct {
 }
 
 // Apply implements Task.
-func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome {
+func (t RPMDB) Apply(ctx context.Context, node Node, host Host, cfg Config) Outcome {
 	out := Outcome{Task: NameRPMDB}
 	if cfg.RPMBackupKeep < 1 {
 		return Failed(NameRPMDB, "rpm backup keep must be at least 1 (the backup a repair just made), got %d", cfg.RPMBackupKeep)
@@ -111,7 +111,7 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 		failed.Details["healthy_after"] = false
 		return failed
 	}
-	out = t.repair(ctx, node, cfg, facts, health, out)
+	out = t.repair(ctx, node, cfg, host.Name, facts, health, out)
 	// Only a repair that installed and verified the rebuilt copy leaves a
 	// healthy database; a failed one leaves it as it was found, or, after
 	// a transaction wrote to it during the repair, not proven healthy.
