@@ -63,6 +63,28 @@ func (t RPMDB) Apply(ctx context.Context, node Node, host Host, cfg Config) Outc
 		out.Msg = "rpm is not installed on this host (no rpm on PATH): no rpm database to check"
 		return out
 	}
+	// What an interrupted repair left: finished or undone before the
+	// database is judged (a half-installed database is restored from its
+	// backup, then judged, and repaired again).
+	parents := []string{"/var/lib", "/usr/lib/sysimage"}
+	if p := path.Dir(path.Clean(snap.DBPath)); path.IsAbs(p) && p != "/var/lib" && p != "/usr/lib/sysimage" {
+		parents = append(parents, p)
+	}
+	rec, err := recoverNode(ctx, node, cfg, host.Name, NameRPMDB, parents...)
+	if err != nil {
+		rec.Stale = append(rec.Stale, err.Error())
+	}
+	out.Warnings = append(out.Warnings, rec.warnings()...)
+	if len(rec.Held) > 0 && !cfg.Check {
+		failed := Failed(NameRPMDB, "another nodefix is repairing the rpm database on this node (it holds %s): run again when it is done", strings.Join(rec.Held, ", "))
+		failed.Warnings = out.Warnings
+		return failed
+	}
+	if len(rec.Restored) > 0 {
+		if snap, err = takeSnapshot(ctx, node, cfg, withDB); err != nil {
+			return Failed(NameRPMDB, "%v", err)
+		}
+	}
 	if !cfg.Check {
 		if snap, err = waitForHolders(ctx, node, cfg, snap); err != nil {
 			return Failed(NameRPMDB, "%v", err)

@@ -132,7 +132,7 @@ done
 // the audit record and syslog line of the repair.
 //
 // It runs as a protected step, and before the first file moves it writes
-// a journal ($2/journal: the archive to restore): a database left part
+// a journal ($2/journal: the database and the archive to restore): a database left part
 // old, part rebuilt by an install that itself died (the node lost power,
 // someone killed it) is restored from it by the next run (recoverScript).
 // The journal goes once every file is in place.
@@ -147,7 +147,7 @@ if [ "$(printf '%s\n' "$now" | stable)" != "$(printf '%s' "$was" | stable)" ]; t
 	exit 60
 fi
 [ -s "$new/rpmdb.sqlite" ] || [ -s "$new/Packages" ] || [ -s "$new/Packages.db" ] || { echo "no rebuilt database in $new" >&2; exit 54; }
-printf '%s\n' "$4" >"$2/journal.tmp" && mv -f -- "$2/journal.tmp" "$2/journal" || exit 55
+printf '%s\n%s\n' "$db" "$4" >"$2/journal.tmp" && mv -f -- "$2/journal.tmp" "$2/journal" || exit 55
 for f in "$db"/* "$db"/.[!.]* "$db"/..?*; do
 	[ -e "$f" ] || [ -L "$f" ] || continue
 	name=${f##*/}
