@@ -17,12 +17,22 @@ func scriptTag(cmd Command) (tag string, args []string, ok bool) {
 	if len(cmd.Argv) < 4 || cmd.Argv[0] != "sh" || cmd.Argv[1] != "-c" {
 		return "", nil, false
 	}
-	first, _, _ := strings.Cut(cmd.Argv[2], "\n")
+	first, rest, _ := strings.Cut(cmd.Argv[2], "\n")
 	tag, ok = strings.CutPrefix(first, scriptTagPrefix)
 	if !ok {
 		return "", nil, false
 	}
+	if isProtected(rest) {
+		return tag, cmd.Argv[5:], true // the body comes first
+	}
 	return tag, cmd.Argv[4:], true
+}
+
+// isProtected: a protected step's script (after its tag line), whose
+// first argument is the body.
+func isProtected(script string) bool {
+	_, rest, _ := strings.Cut(script, "\n") // the PATH line
+	return strings.HasPrefix(rest, protectMarker+"\n")
 }
 
 // renderSection formats one section as a report script prints it.
@@ -130,6 +140,8 @@ func (f *fakeHost) Run(ctx context.Context, cmd Command) (Result, error) {
 		return r, nil
 	}
 	switch tag {
+	case "recover":
+		return Result{}, nil // nothing left by an interrupted run
 	case "hostname-gather":
 		return f.hostnameGather(args[0]), nil
 	case "hostname-apply":
@@ -141,10 +153,19 @@ func (f *fakeHost) Run(ctx context.Context, cmd Command) (Result, error) {
 		f.files[args[0]] = string(cmd.Stdin)
 		return Result{}, nil
 	case "nfs-unique-id":
-		if _, ok := f.files[nfsUniqueIDPath]; !ok || f.readonly[nfsUniqueIDPath] {
-			return Result{ExitStatus: 1, Stderr: []byte("Permission denied")}, nil
+		conf, wconf, wparam, uniq := args[0], args[1] == "1", args[2] == "1", args[3]
+		if wconf {
+			if f.readonly[conf] {
+				return Result{ExitStatus: 1, Stderr: []byte("Read-only file system")}, nil
+			}
+			f.files[conf] = string(cmd.Stdin)
 		}
-		f.files[nfsUniqueIDPath] = args[0] + "\n"
+		if wparam {
+			if _, ok := f.files[nfsUniqueIDPath]; !ok || f.readonly[nfsUniqueIDPath] {
+				return Result{Stdout: []byte("param-failed\n")}, nil
+			}
+			f.files[nfsUniqueIDPath] = uniq + "\n"
+		}
 		return Result{}, nil
 	case "longhorn-deps-gather":
 		return f.depsGather(args[0], args[1:]), nil
@@ -275,8 +296,8 @@ func (f *fakeHost) sortedPaths() []string {
 
 func (f *fakeHost) hostnameApply(args []string, stdin string) Result {
 	name, hosts, hostnamef, method := args[0], args[2], args[3], args[4]
-	if len(args) != 10 {
-		f.t.Errorf("hostname-apply takes 10 arguments, got %q", args)
+	if len(args) != 14 {
+		f.t.Errorf("hostname-apply takes 14 arguments, got %q", args)
 	}
 	setname, whostname, whosts := args[5] == "1", args[6] == "1", args[7] == "1"
 	if whosts && f.readonly[hosts] || whostname && f.readonly[hostnamef] {

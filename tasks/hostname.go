@@ -114,6 +114,13 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 				host.Name, orInventory(host.TargetSource), err)
 		}
 	}
+	// Temporary files a rename cut short on the node left (protected
+	// steps finish; a node that lost power does not).
+	rec, err := recoverNode(ctx, node, cfg, host.Name, NameHostname)
+	if err != nil {
+		// Housekeeping: the task itself can still judge and rename.
+		rec.Stale = append(rec.Stale, err.Error())
+	}
 	before, err := gatherHostState(ctx, node, cfg)
 	if err != nil {
 		return Failed(NameHostname, "%v", err)
@@ -124,6 +131,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 		"hostname_before": before.Kernel,
 	}}
 	identityDetails(out.Details, host, before.Identity, d)
+	out.Warnings = append(out.Warnings, rec.warnings()...)
 	out.Warnings = append(out.Warnings, d.Warnings...)
 	if d.Refusal != "" {
 		if !cfg.KeepHostname || cfg.SetNFSUniqueID {
@@ -187,7 +195,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	}
 
 	if plan.renames() {
-		backup, err := applyRename(ctx, node, cfg, before, plan)
+		backup, err := applyRename(ctx, node, cfg, host.Name, before, plan)
 		if err != nil {
 			out.Status = StatusFailed
 			out.Msg = err.Error()
@@ -212,7 +220,7 @@ func (Hostname) Apply(ctx context.Context, node Node, host Host, cfg Config) Out
 	renamed.WriteNFSConf, renamed.WriteNFSParam = false, false
 	done := renamed.describe(before, false)
 	if plan.WriteNFSConf || plan.WriteNFSParam {
-		warn, err := applyNFSUniquifier(ctx, node, cfg, plan)
+		warn, err := applyNFSUniquifier(ctx, node, cfg, host.Name, before, plan)
 		if err != nil {
 			out.Status = StatusFailed
 			out.Msg = strings.Join(append(done, fmt.Sprintf("setting nfs4_unique_id failed: %v", err)), "; ")

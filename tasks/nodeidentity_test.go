@@ -296,7 +296,7 @@ func TestHostnameWritesMountedFilesInPlace(t *testing.T) {
 		t.Fatalf("%s: %s", out.Status, out.Msg)
 	}
 	args := f.args["hostname-apply"]
-	if got := strings.Join(args[4:], " "); got != "hostname 1 1 1 1 1" {
+	if got := strings.Join(args[4:10], " "); got != "hostname 1 1 1 1 1" {
 		t.Errorf("apply args %q: want the hostname method (hostnamectl renames /etc/hostname) and both files marked mounted", args)
 	}
 }

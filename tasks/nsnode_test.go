@@ -15,8 +15,9 @@ import (
 )
 
 // nsNode is a real local node for tests: a shell in its own UTS, mount and
-// PID namespaces with an overlayfs over /etc, so renaming it and rewriting
-// its /etc never touches this (shared) machine. Commands enter it with
+// PID namespaces with overlayfs over /etc and /var, so renaming it,
+// rewriting its /etc and the audit trail and job files nodefix keeps in
+// /var never touch this (shared) machine. Commands enter it with
 // nsenter, with the PATH a non-login SSH session has (no sbin), as root.
 type nsNode struct {
 	t    *testing.T
@@ -85,7 +86,7 @@ func newNSNode(t *testing.T, opt nsNodeOptions) *nsNode {
 		opt.Hosts = debianHosts
 	}
 	dir := t.TempDir()
-	for _, d := range []string{"upper", "work"} {
+	for _, d := range []string{"upper", "work", "var-upper", "var-work"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -97,6 +98,7 @@ func newNSNode(t *testing.T, opt nsNodeOptions) *nsNode {
 	// Every value reaches the script as a positional parameter.
 	script := `set -e
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+mount -t overlay overlay -o "lowerdir=/var,upperdir=$1/var-upper,workdir=$1/var-work" /var
 hostname "$2"
 printf '%s\n' "$2" >/etc/hostname
 cat "$3" >/etc/hosts

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -37,6 +38,10 @@ type fakeNode struct {
 	// An rpm command with --dbpath is answered from name+" @copy" when
 	// that has answers (the rebuilt copy), else from name.
 	calls []fakeCall
+	// work is the work directory the repair's lease named: answers say
+	// it where they say workDir.
+	work string
+	mu   sync.Mutex
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
@@ -58,8 +63,22 @@ func (f *fakeNode) onErr(name string, err error) *fakeNode {
 }
 
 func (f *fakeNode) Run(ctx context.Context, cmd Command) (Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	call := parseFakeCall(cmd.Argv)
 	f.calls = append(f.calls, call)
+	switch call.Name {
+	case "rpmdb-lease":
+		// The lease holds the work directory until it is ended: here it
+		// ends at once.
+		return Result{}, nil
+	case "rpmdb-prepare":
+		f.work = call.Args[1] // the lease's work directory
+	case "recover":
+		if len(f.answers["recover"]) == 0 {
+			return Result{}, nil // nothing left by an interrupted run
+		}
+	}
 	key := call.Name
 	if call.DBPath != "" {
 		if _, ok := f.answers[key+" @copy"]; ok {
@@ -74,6 +93,9 @@ func (f *fakeNode) Run(ctx context.Context, cmd Command) (Result, error) {
 	a := queue[0]
 	if len(queue) > 1 {
 		f.answers[key] = queue[1:]
+	}
+	if f.work != "" {
+		a.res.Stdout = []byte(strings.ReplaceAll(string(a.res.Stdout), workDir, f.work))
 	}
 	return a.res, a.err
 }
@@ -109,14 +131,19 @@ func parseFakeCall(argv []string) fakeCall {
 	if len(argv) >= 3 && argv[0] == "sh" && argv[1] == "-c" {
 		first, _, _ := strings.Cut(argv[2], "\n")
 		c.Name = strings.TrimPrefix(first, scriptTagPrefix)
-		if len(argv) > 4 {
-			c.Args = argv[4:]
+		skip := 4
+		if isProtected(strings.TrimPrefix(argv[2], first+"\n")) {
+			skip = 5 // a protected step: the body comes first
+		}
+		if len(argv) > skip {
+			c.Args = argv[skip:]
 		} else {
 			c.Args = nil
 		}
 		return c
 	}
 	if len(argv) > 4 && argv[0] == "timeout" {
+		// The rebuilt copy's --dbpath is in the lease's work directory.
 		c.Bounded = true
 		argv = argv[4:]
 	}

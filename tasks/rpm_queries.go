@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -207,8 +208,24 @@ func (p *queryPlan) queriesRSS() int64 {
 // exact process is alive (a pid reused since the listing has another start
 // time), SIGTERM first, polls until all are gone or the grace is over,
 // then SIGKILLs the survivors and waits for them. It prints "term PID",
-// "kill PID" or "gone PID" (already gone, not signalled).
-const endScript = `grace_steps=$1; kill_steps=$2; shift 2
+// "kill PID" or "gone PID" (already gone, not signalled). It runs as a
+// protected step and appends the audit record: $3 is the record up to
+// its list of queries, then one JSON fragment per target (the query up
+// to its signal) after its spec, in pairs; the script adds each query's
+// signal and the record's end.
+//
+// $1 grace steps, $2 kill steps, $3 the record's head, $4 its syslog
+// line, $5 the number n of targets, then n specs, then n fragments (an
+// empty one: the query is counted, not listed).
+const endScript = auditFuncs + `grace_steps=$1; kill_steps=$2; head=$3; summary=$4; n=$5; shift 5
+i=1 keep=
+while [ "$i" -le "$n" ]; do
+	eval "spec=\${$i}; frag=\${$((i+n))}"
+	eval "frag_${spec%%:*}=\$frag"
+	keep="$keep \"\${$i}\""
+	i=$((i+1))
+done
+eval "set -- $keep"
 same() {
 	want=$2; comm=$3; s=
 	read -r s < "/proc/$1/stat" 2>/dev/null || return 1
@@ -229,6 +246,7 @@ for spec; do
 	pid=${spec%%:*}; r=${spec#*:}
 	if same "$pid" "${r%%:*}" "${r#*:}" && kill -TERM "$pid" 2>/dev/null; then
 		echo "term $pid"
+		eval "sig_$pid=SIGTERM"
 	else
 		echo "gone $pid"
 	fi
@@ -237,15 +255,25 @@ i=0
 while [ "$i" -lt "$grace_steps" ] && any_alive "$@"; do sleep 0.2; i=$((i+1)); done
 for spec; do
 	pid=${spec%%:*}; r=${spec#*:}
-	if same "$pid" "${r%%:*}" "${r#*:}" && kill -KILL "$pid" 2>/dev/null; then echo "kill $pid"; fi
+	if same "$pid" "${r%%:*}" "${r#*:}" && kill -KILL "$pid" 2>/dev/null; then echo "kill $pid"; eval "sig_$pid=SIGKILL"; fi
 done
 i=0
 while [ "$i" -lt "$kill_steps" ] && any_alive "$@"; do sleep 0.2; i=$((i+1)); done
+rec= sep= ended=
+for spec; do
+	pid=${spec%%:*}
+	eval "f=\$frag_$pid; sig=\${sig_$pid:-}"
+	[ -n "$sig" ] || continue
+	ended=1
+	[ -n "$f" ] || continue
+	rec="$rec$sep$f$sig\"}"; sep=,
+done
+[ -z "$ended" ] || nf_audit "$head$rec]},\"outcome\":\"changed\"}" "$summary"
 exit 0
 `
 
 // Apply implements Task.
-func (t RPMQueries) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome {
+func (t RPMQueries) Apply(ctx context.Context, node Node, host Host, cfg Config) Outcome {
 	out := Outcome{Task: NameRPMQueries}
 	if cfg.RPMQueryMaxAge <= 0 {
 		return Failed(NameRPMQueries, "rpm query max age must be positive, got %s", cfg.RPMQueryMaxAge)
@@ -292,21 +320,64 @@ func (t RPMQueries) Apply(ctx context.Context, node Node, _ Host, cfg Config) Ou
 		out.Msg = fmt.Sprintf("would end %d hung rpm %s (%s RSS)", len(plan.Targets), plural(len(plan.Targets), "query", "queries"), humanBytes(rss))
 		return out
 	}
-	return t.end(ctx, node, cfg, plan, backendOf(snap), out)
+	return t.end(ctx, node, cfg, host.Name, plan, backendOf(snap), out)
+}
+
+// auditQueriesMax is how many ended queries one audit record lists; the
+// record counts the others (a record is one write, see auditMaxLine).
+const auditQueriesMax = 12
+
+// queriesAuditHead is the audit record of ending plan's queries up to
+// its list, and its syslog line: endScript appends the queries it
+// signalled.
+func queriesAuditHead(cfg Config, host string, plan *queryPlan) (string, string) {
+	var rss int64
+	for _, tg := range plan.Targets {
+		rss += tg.Proc.RSSBytes
+	}
+	_, omitted := clipped(plan.Targets, auditQueriesMax)
+	change := map[string]any{"hung_queries": len(plan.Targets), "rss_bytes": rss, "not_listed": omitted}
+	line := auditLine(cfg, host, NameRPMQueries, "end hung queries", change, "")
+	// line ends with ..."change":{...},"outcome":""}: reopen the change
+	// object for the list.
+	cut := strings.LastIndex(line, `},"outcome":`)
+	head := line[:cut] + `,"queries":[`
+	summary := auditSummary(cfg, NameRPMQueries, fmt.Sprintf("ended %d hung rpm %s (%s RSS)", len(plan.Targets), plural(len(plan.Targets), "query", "queries"), humanBytes(rss)))
+	return head, summary
+}
+
+// queryAuditFragment is one query for the audit record, up to its signal:
+// endScript closes it with the signal it sent. Only the first
+// auditQueriesMax queries are listed.
+func queryAuditFragment(tg *queryTarget) string {
+	p := tg.Proc
+	cmd := p.CommandLine()
+	if len(cmd) > 120 {
+		cmd = cmd[:120] + "…"
+	}
+	b, _ := json.Marshal(map[string]any{"pid": p.PID, "age_seconds": int64(p.Age.Seconds()), "rss_bytes": p.RSSBytes, "command": cmd})
+	return strings.TrimSuffix(string(b), "}") + `,"signal":"`
 }
 
 // end signals the plan's targets, then lists the processes again to learn
 // which are really gone.
-func (RPMQueries) end(ctx context.Context, node Node, cfg Config, plan *queryPlan, backend string, out Outcome) Outcome {
-	specs := make([]string, 0, len(plan.Targets))
-	for _, tg := range plan.Targets {
-		specs = append(specs, fmt.Sprintf("%d:%d:%s", tg.Proc.PID, tg.Proc.StartTicks, tg.Proc.Comm))
-	}
+func (RPMQueries) end(ctx context.Context, node Node, cfg Config, host string, plan *queryPlan, backend string, out Outcome) Outcome {
 	graceSteps := int((max(cfg.RPMQueryGrace, 0) + killPoll - 1) / killPoll)
 	killSteps := int(killWait / killPoll)
-	args := append([]string{strconv.Itoa(graceSteps), strconv.Itoa(killSteps)}, specs...)
+	head, summary := queriesAuditHead(cfg, host, plan)
+	args := []string{strconv.Itoa(graceSteps), strconv.Itoa(killSteps), head, summary, strconv.Itoa(len(plan.Targets))}
+	for _, tg := range plan.Targets {
+		args = append(args, fmt.Sprintf("%d:%d:%s", tg.Proc.PID, tg.Proc.StartTicks, tg.Proc.Comm))
+	}
+	for i, tg := range plan.Targets {
+		frag := ""
+		if i < auditQueriesMax {
+			frag = queryAuditFragment(tg)
+		}
+		args = append(args, frag)
+	}
 	bound := max(cfg.RPMQueryGrace, 0) + killWait + cfg.CommandTimeout
-	res, err := runScript(ctx, node, bound, "rpm-queries-end", endScript, args...)
+	res, err := runProtected(ctx, node, bound, "rpm-queries-end", endScript, nil, args...)
 	if err != nil {
 		return Failed(NameRPMQueries, "ending %d hung rpm queries: %v", len(plan.Targets), err)
 	}

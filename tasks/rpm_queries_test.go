@@ -350,9 +350,12 @@ func TestRPMQueriesSignalArguments(t *testing.T) {
 	args := node.call("rpm-queries-end", 0).Args
 	start10 := (fakeUptime - 700) * fakeClk
 	start11 := (fakeUptime - 800) * fakeClk
-	want := []string{"13", "25", fmt.Sprintf("10:%d:rpm", start10), fmt.Sprintf("11:%d:rpm x:y", start11)}
-	if !reflect.DeepEqual(args, want) {
-		t.Errorf("signal script arguments %q, want %q (grace steps, kill steps, pid:start:comm)", args, want)
+	want := []string{"13", "25", "2", fmt.Sprintf("10:%d:rpm", start10), fmt.Sprintf("11:%d:rpm x:y", start11)}
+	if len(args) != 9 || !reflect.DeepEqual(append(args[:2:2], args[4:7]...), want) {
+		t.Errorf("signal script arguments %q, want %q (grace steps, kill steps, record, summary, count, pid:start:comm)", args, want)
+	}
+	if len(args) == 9 && (!strings.HasPrefix(args[7], `{"age_seconds":700,"command":"rpm -q x","pid":10,`) || !strings.HasSuffix(args[8], `,"signal":"`)) {
+		t.Errorf("audit fragments %q %q", args[7], args[8])
 	}
 }
 

@@ -46,7 +46,7 @@ type dbFacts struct {
 }
 
 // Apply implements Task.
-func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome {
+func (t RPMDB) Apply(ctx context.Context, node Node, host Host, cfg Config) Outcome {
 	out := Outcome{Task: NameRPMDB}
 	if cfg.RPMBackupKeep < 1 {
 		return Failed(NameRPMDB, "rpm backup keep must be at least 1 (the backup a repair just made), got %d", cfg.RPMBackupKeep)
@@ -62,6 +62,28 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 		out.Status = StatusSkipped
 		out.Msg = "rpm is not installed on this host (no rpm on PATH): no rpm database to check"
 		return out
+	}
+	// What an interrupted repair left: finished or undone before the
+	// database is judged (a half-installed database is restored from its
+	// backup, then judged, and repaired again).
+	parents := []string{"/var/lib", "/usr/lib/sysimage"}
+	if p := path.Dir(path.Clean(snap.DBPath)); path.IsAbs(p) && p != "/var/lib" && p != "/usr/lib/sysimage" {
+		parents = append(parents, p)
+	}
+	rec, err := recoverNode(ctx, node, cfg, host.Name, NameRPMDB, parents...)
+	if err != nil {
+		rec.Stale = append(rec.Stale, err.Error())
+	}
+	out.Warnings = append(out.Warnings, rec.warnings()...)
+	if len(rec.Held) > 0 && !cfg.Check {
+		failed := Failed(NameRPMDB, "another nodefix is repairing the rpm database on this node (it holds %s): run again when it is done", strings.Join(rec.Held, ", "))
+		failed.Warnings = out.Warnings
+		return failed
+	}
+	if len(rec.Restored) > 0 {
+		if snap, err = takeSnapshot(ctx, node, cfg, withDB); err != nil {
+			return Failed(NameRPMDB, "%v", err)
+		}
 	}
 	if !cfg.Check {
 		if snap, err = waitForHolders(ctx, node, cfg, snap); err != nil {
@@ -111,7 +133,7 @@ func (t RPMDB) Apply(ctx context.Context, node Node, _ Host, cfg Config) Outcome
 		failed.Details["healthy_after"] = false
 		return failed
 	}
-	out = t.repair(ctx, node, cfg, facts, health, out)
+	out = t.repair(ctx, node, cfg, host.Name, facts, health, out)
 	// Only a repair that installed and verified the rebuilt copy leaves a
 	// healthy database; a failed one leaves it as it was found, or, after
 	// a transaction wrote to it during the repair, not proven healthy.

@@ -22,6 +22,7 @@ package tasks
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"path"
 	"sort"
@@ -69,18 +70,47 @@ for a in "$dir"/rpmdb-*.tar.gz; do [ -f "$a" ] && echo "have $a"; done
 exit 0
 `
 
-// prepareScript copies the database into a new work directory beside it
-// and, for Berkeley DB ($2 = bdb), removes the environment files __db.*
-// from the copy: a process that died holding a lock leaves them wedged
-// (DB_RUNRECOVERY) and rpm recreates them. $1 dbpath.
-const prepareScript = `db=$1; parent=$(dirname -- "$db")
-work=$(mktemp -d "$parent/.nodefix-rpmdb.XXXXXX") || exit 40
-cp -a -- "$db" "$work/db" || { rm -rf -- "$work"; exit 41; }
+// prepareScript copies the database into the work directory the repair's
+// lease made (leaseScript; it waits for the lease's owner record) and, for
+// Berkeley DB ($3 = bdb), removes the environment files __db.* from the
+// copy: a process that died holding a lock leaves them wedged
+// (DB_RUNRECOVERY) and rpm recreates them. $1 dbpath, $2 work directory.
+const prepareScript = `db=$1; work=$2
+i=0
+while [ ! -s "$work/.owner" ]; do
+	i=$((i+1)); [ "$i" -le 300 ] || { echo "the repair's lease did not start" >&2; exit 40; }
+	sleep 0.1 2>/dev/null || sleep 1
+done
+cp -a -- "$db" "$work/db" || exit 41
 rm -rf -- "$work/db"/.nodefix-*
-if [ "$2" = bdb ]; then
+if [ "$3" = bdb ]; then
 	for f in "$work/db"/__db.*; do [ -e "$f" ] && rm -f -- "$f" && echo "removed ${f##*/}"; done
 fi
 echo "work $work"
+`
+
+// leaseScript makes the repair's work directory ($1) and holds it for as
+// long as the controller that started the repair is connected: it
+// records itself (pid and start time) in $1/.owner, notes every process
+// above it but init (the ssh session, sudo, or the local nodefix), and
+// exits once any of them is gone — the connection dropped or the
+// controller was killed — once the work directory is gone, or when
+// nodefix ends it (the repair is over, or Ctrl-C). A work directory whose owners are all gone is stale, which the
+// next run proves by pid and start time before it removes it.
+const leaseScript = startFuncs + `work=$1
+umask 077
+mkdir -- "$work" || exit 1
+up= p=$PPID
+while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+	up="$up $p:$(nf_start "$p")"
+	read -r st <"/proc/$p/stat" 2>/dev/null || break
+	st=${st##*) }; set -f; set -- $st; set +f; p=$2
+done
+printf "%s %s\n" "$$" "$(nf_start $$)" >"$work/.owner"
+while [ -d "$work" ]; do
+	for a in $up; do nf_alive "${a%%:*}" "${a#*:}" || exit 0; done
+	sleep 1
+done
 `
 
 // installScript makes the database directory hold exactly the rebuilt
@@ -98,9 +128,17 @@ echo "work $work"
 // 60 with nothing moved. It runs under lockedScript, so no transaction
 // can start between the proof and the last move.
 // $1 dbpath, $2 work dir, $3 the backup's checksums (sha256sum format,
-// paths relative to the database's parent).
-const installScript = `LC_ALL=C; export LC_ALL
+// paths relative to the database's parent), $4 the backup archive, $5 $6
+// the audit record and syslog line of the repair.
+//
+// It runs as a protected step, and before the first file moves it writes
+// a journal ($2/journal: the database and the archive to restore): a database left part
+// old, part rebuilt by an install that itself died (the node lost power,
+// someone killed it) is restored from it by the next run (recoverScript).
+// The journal goes once every file is in place.
+const installScript = auditFuncs + startFuncs + `LC_ALL=C; export LC_ALL
 db=$1; new=$2/db; was=$3
+printf "%s %s\n" "$$" "$(nf_start $$)" >"$2/.install"
 parent=$(dirname -- "$db"); base=$(basename -- "$db")
 stable() { grep -v -e '^$' -e '-shm$' -e '/\.rpm\.lock$' -e '/__db\.[^/]*$' | sort; }
 now=$(cd -- "$parent" && find "$base" -path "$base/.nodefix-*" -prune -o -type f -exec sha256sum -- {} +) || exit 50
@@ -108,6 +146,8 @@ if [ "$(printf '%s\n' "$now" | stable)" != "$(printf '%s' "$was" | stable)" ]; t
 	printf '%s\n' "$now" | sed 's/^/sum /'
 	exit 60
 fi
+[ -s "$new/rpmdb.sqlite" ] || [ -s "$new/Packages" ] || [ -s "$new/Packages.db" ] || { echo "no rebuilt database in $new" >&2; exit 54; }
+printf '%s\n%s\n' "$db" "$4" >"$2/journal.tmp" && mv -f -- "$2/journal.tmp" "$2/journal" || exit 55
 for f in "$db"/* "$db"/.[!.]* "$db"/..?*; do
 	[ -e "$f" ] || [ -L "$f" ] || continue
 	name=${f##*/}
@@ -123,6 +163,8 @@ for f in "$new"/* "$new"/.[!.]* "$new"/..?*; do
 	echo "installed $name"
 done
 command -v restorecon >/dev/null 2>&1 && restorecon -R -- "$db" >/dev/null 2>&1
+rm -f -- "$2/journal"
+nf_audit "$5" "$6"
 exit 0
 `
 
@@ -192,8 +234,9 @@ find "$base" -path "$base/.nodefix-*" -prune -o -type f -exec sha256sum -- {} + 
 // in, and prints the checksums of the result. If staging fails (no space
 // for a second copy) it empties the directory and extracts in place.
 // $1 dbpath, $2 archive, $3 checksum list (sha256sum -c format, paths
-// relative to the database's parent).
-const restoreScript = `LC_ALL=C; export LC_ALL
+// relative to the database's parent), $4 $5 the audit record and syslog
+// line. It runs as a protected step.
+const restoreScript = auditFuncs + `LC_ALL=C; export LC_ALL
 db=$1; archive=$2; sums=$3
 parent=$(dirname -- "$db"); base=$(basename -- "$db")
 stage=$db/.nodefix-restore
@@ -213,6 +256,7 @@ else
 	tar -xzf "$archive" -C "$parent" || exit 33
 fi
 command -v restorecon >/dev/null 2>&1 && restorecon -R -- "$db" >/dev/null 2>&1
+nf_audit "$4" "$5"
 cd -- "$parent" || exit 34
 find "$base" -type f -exec sha256sum -- {} + | sed 's/^/sum /'
 exit 0
@@ -241,35 +285,42 @@ type repairRun struct {
 	// database's count (-1 before there is one).
 	baseline   []string
 	countAfter int
+	// host names the node in the audit trail.
+	host string
+	// installUnknown: the install step was started and its end not seen
+	// (interrupted, the connection lost): it goes on by itself on the
+	// node, so its work directory is left to it and to the next run.
+	installUnknown bool
 }
 
 // repair backs up, rebuilds a copy, verifies, installs, and rolls back if
 // needed.
-func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, before *rpmdbHealth, out Outcome) Outcome {
+func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, host string, f *dbFacts, before *rpmdbHealth, out Outcome) Outcome {
 	r := &repairRun{node: node, cfg: cfg, f: f, out: out, problems: strings.Join(before.Problems, "; "),
-		baseline: before.Packages, countAfter: -1}
+		baseline: before.Packages, countAfter: -1, host: host}
 	if o, ok := r.checkSpace(ctx); !ok {
 		return o
 	}
 	if o, ok := r.takeBackup(ctx); !ok {
 		return o
 	}
+	work := path.Join(path.Dir(f.dbpath), ".nodefix-rpmdb."+randomSuffix())
+	lease := startLease(ctx, node, work)
+	// Deferred calls run last first: the work directory goes while the
+	// lease still holds it.
+	defer lease.stop()
 	defer r.cleanup(ctx)
+	r.work = work
 
-	res, err := runScript(ctx, node, cfg.CommandTimeout, "rpmdb-prepare", prepareScript, f.dbpath, bdbOrEmpty(f.backend))
+	res, err := runScript(ctx, node, cfg.CommandTimeout, "rpmdb-prepare", prepareScript, f.dbpath, work, bdbOrEmpty(f.backend))
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("copy script", res)
 	}
 	if err != nil {
 		return r.discard(ctx, fmt.Sprintf("copying the database for the rebuild: %v", err))
 	}
-	for _, line := range strings.Split(string(res.Stdout), "\n") {
-		if w, ok := strings.CutPrefix(line, "work "); ok {
-			r.work = w
-		}
-	}
-	if r.work == "" {
-		return r.discard(ctx, "copying the database for the rebuild: no work directory reported")
+	if !strings.Contains(string(res.Stdout), "work "+work+"\n") {
+		return r.discard(ctx, "copying the database for the rebuild: the copy did not report its work directory")
 	}
 	copyPath := path.Join(r.work, "db")
 	if strings.HasPrefix(f.backend, "bdb") && len(f.staleEnv) > 0 {
@@ -316,6 +367,44 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, f *dbFacts, be
 	return r.out
 }
 
+// lease holds the repair's work directory on the node (leaseScript) while
+// the repair runs; stop ends it.
+type lease struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startLease runs leaseScript for work until stop. It outlives ctx: the
+// work directory must stay held while an interrupted repair cleans up.
+func startLease(ctx context.Context, node Node, work string) *lease {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l := &lease{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		// Its result says nothing: the lease ends when it is ended.
+		_, _ = node.Run(lctx, shellScript("rpmdb-lease", leaseScript, work))
+	}()
+	return l
+}
+
+func (l *lease) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// randomSuffix is six random letters and digits, as mktemp's XXXXXX.
+func randomSuffix() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("tasks: no randomness: " + err.Error()) // crypto/rand does not fail on Linux
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:])
+}
+
 func bdbOrEmpty(backend string) string {
 	if strings.HasPrefix(backend, "bdb") {
 		return "bdb"
@@ -328,10 +417,22 @@ func bdbOrEmpty(backend string) string {
 // false the repair is over with the Outcome it returns.
 func (r *repairRun) install(ctx context.Context) (Outcome, bool) {
 	lock := path.Join(r.f.dbpath, ".rpm.lock")
-	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-install", lockedScript,
-		lock, installScript, r.f.dbpath, r.work, r.backup.sumsText())
+	change := map[string]any{
+		"dbpath": r.f.dbpath, "backend": r.f.backend, "problems": r.problems, "backup": r.backup.Archive,
+		"packages_before": len(r.baseline), "packages_after": r.countAfter,
+	}
+	res, err := runProtected(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-install", lockedScript, nil,
+		lock, installScript, r.f.dbpath, r.work, r.backup.sumsText(), r.backup.Archive,
+		auditLine(r.cfg, r.host, NameRPMDB, "rebuild", change, "changed"),
+		auditSummary(r.cfg, NameRPMDB, fmt.Sprintf("rebuilt the rpm database at %s: %d packages before, %d after; backup %s",
+			r.f.dbpath, len(r.baseline), r.countAfter, r.backup.Archive)))
 	if err != nil {
-		return r.rollback(ctx, fmt.Sprintf("installing the rebuilt database: %v", err)), false
+		// The install runs on by itself on the node (a protected step):
+		// restoring the backup now would race it. It ends installed, or
+		// with its journal for the next run to restore.
+		r.installUnknown = true
+		return r.fail("installing the rebuilt database at %s: %v; the install goes on on the node by itself, "+
+			"and the next run checks the database (and restores the backup %s if the install did not finish)", r.f.dbpath, err, r.backup.Archive), false
 	}
 	switch res.ExitStatus {
 	case 0:
@@ -385,7 +486,7 @@ func (r *repairRun) checkSpace(ctx context.Context) (Outcome, bool) {
 
 // takeBackup archives the database; a failure ends the repair.
 func (r *repairRun) takeBackup(ctx context.Context) (Outcome, bool) {
-	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-backup", backupScript, r.f.dbpath, r.cfg.RPMBackupDir)
+	res, err := runProtected(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-backup", backupScript, nil, r.f.dbpath, r.cfg.RPMBackupDir)
 	if err != nil {
 		return r.fail("backing up the rpm database %s to %s: %v; nothing else was done", r.f.dbpath, r.cfg.RPMBackupDir, err), false
 	}
@@ -446,7 +547,11 @@ func (r *repairRun) discard(ctx context.Context, why string) Outcome {
 func (r *repairRun) rollback(ctx context.Context, why string) Outcome {
 	r.out.Status = StatusFailed
 	restoreBy := fmt.Sprintf("tar -xzf %s -C %s", r.backup.Archive, path.Dir(r.f.dbpath))
-	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-restore", restoreScript, r.f.dbpath, r.backup.Archive, r.backup.sumsText())
+	change := map[string]any{"dbpath": r.f.dbpath, "backup": r.backup.Archive, "why": why,
+		"packages_before": len(r.baseline), "packages_after_rebuild": r.countAfter}
+	res, err := runProtected(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-restore", restoreScript, nil, r.f.dbpath, r.backup.Archive, r.backup.sumsText(),
+		auditLine(r.cfg, r.host, NameRPMDB, "restore backup", change, "rolled back"),
+		auditSummary(r.cfg, NameRPMDB, fmt.Sprintf("restored the backup %s of the rpm database at %s", r.backup.Archive, r.f.dbpath)))
 	if err == nil && res.ExitStatus != 0 {
 		err = statusError("restore", res)
 	}
@@ -486,7 +591,7 @@ func (r *repairRun) sums(ctx context.Context) (map[string]string, error) {
 // cleanup removes the work directory, even when ctx has ended: a leftover
 // copy of the database would only take space.
 func (r *repairRun) cleanup(ctx context.Context) {
-	if r.work == "" {
+	if r.work == "" || r.installUnknown {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

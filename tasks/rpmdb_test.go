@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -476,21 +477,24 @@ func TestRPMDBRepairArguments(t *testing.T) {
 	if out.Status != StatusChanged {
 		t.Fatalf("got %+v", out)
 	}
-	if c := node.call("rpm --rebuilddb", 0); c.DBPath != workDir+"/db" {
-		t.Errorf("rebuild --dbpath %q, want %s/db", c.DBPath, workDir)
+	if !regexp.MustCompile(`^/var/lib/\.nodefix-rpmdb\.[A-Za-z0-9]{6}$`).MatchString(node.work) {
+		t.Errorf("the lease named the work directory %q, want /var/lib/.nodefix-rpmdb.XXXXXX", node.work)
+	}
+	if c := node.call("rpm --rebuilddb", 0); c.DBPath != node.work+"/db" {
+		t.Errorf("rebuild --dbpath %q, want %s/db", c.DBPath, node.work)
 	}
 	if c := node.call("rpmdb-backup", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", backupDir}) {
 		t.Errorf("backup args %q", c.Args)
 	}
-	if c := node.call("rpmdb-prepare", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", ""}) {
+	if c := node.call("rpmdb-prepare", 0); !reflect.DeepEqual(c.Args, []string{"/var/lib/rpm", node.work, ""}) {
 		t.Errorf("prepare args %q", c.Args)
 	}
-	wantInstall := []string{"/var/lib/rpm/.rpm.lock", installScript, "/var/lib/rpm", workDir,
-		"cccc  rpm/.rpm.lock\naaaa  rpm/rpmdb.sqlite\nbbbb  rpm/rpmdb.sqlite-shm\n"}
-	if c := node.call("rpmdb-install", 0); !reflect.DeepEqual(c.Args, wantInstall) {
+	wantInstall := []string{"/var/lib/rpm/.rpm.lock", installScript, "/var/lib/rpm", node.work,
+		"cccc  rpm/.rpm.lock\naaaa  rpm/rpmdb.sqlite\nbbbb  rpm/rpmdb.sqlite-shm\n", archive}
+	if c := node.call("rpmdb-install", 0); len(c.Args) != 8 || !reflect.DeepEqual(c.Args[:6], wantInstall) {
 		t.Errorf("install args %q", c.Args)
 	}
-	if c := node.call("rpmdb-cleanup", 0); !reflect.DeepEqual(c.Args, []string{workDir}) {
+	if c := node.call("rpmdb-cleanup", 0); !reflect.DeepEqual(c.Args, []string{node.work}) {
 		t.Errorf("cleanup args %q", c.Args)
 	}
 }

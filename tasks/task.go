@@ -135,6 +135,10 @@ type Config struct {
 	// node's kubelet runs under another (off by default: the node is then
 	// registered again under the new name).
 	TrustInventory bool
+
+	// Audit names the run in the audit trail every change leaves on its
+	// node (AuditLogPath).
+	Audit Audit
 }
 
 // Task is one remediation.

@@ -46,5 +46,5 @@ func runModule(ctx context.Context, path string, stdout io.Writer) int {
 	if err != nil || name == "" {
 		name = "localhost"
 	}
-	return module.Main(ctx, path, node, name, stdout)
+	return module.Main(ctx, path, version, node, name, stdout)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	osuser "os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,11 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "keep-hostname", Usage: "hostname: rename nothing, only gather and audit identities"},
 		&cli.StringFlag{Name: "expected-hostname", Usage: "hostname: rename the one host of this run to `NAME` and nothing else (the name a playbook's fleet precheck approved for a host the inventory names nothing)"},
 		&cli.BoolFlag{Name: "trust-inventory", Usage: "hostname: rename to the inventory's name even where the node's kubelet runs under another (the node must then be registered again)"},
+		&cli.StringSliceFlag{Name: "serial", Usage: "run the hosts in batches of `N` hosts or N% of them, each batch finished before the next (repeatable, as Ansible's serial list: --serial 1 --serial 20% is a canary, then batches of 20%; the last value repeats)"},
+		&cli.StringFlag{Name: "max-fail-percentage", Usage: "start no further host once the failed or unreachable hosts of a batch exceed `P` percent of it (0: any failure), as Ansible's max_fail_percentage"},
+		&cli.BoolFlag{Name: "any-errors-fatal", Usage: "start no further host after the first failed or unreachable one, as Ansible's any_errors_fatal"},
+		&cli.StringFlag{Name: "run-id", Usage: "name this run `ID` in the audit trail on the nodes (default: 16 random hex digits; a playbook passes one per play)"},
+		&cli.StringFlag{Name: "controller", Usage: "who runs this, as `USER@HOST`, for the audit trail (default: this user and machine; a playbook passes the Ansible controller's)"},
 		&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of this run to `FILE`, for go tool pprof"},
 		&cli.StringFlag{Name: "textfile", Usage: "write the results as Prometheus metrics to `FILE` (node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/nodefix.prom), atomically"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say more (as Ansible): -v each task's details, -vv each command a task ran with its exit status and duration, -vvv its output too and the SSH connection steps"},
@@ -87,6 +93,46 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "list-tasks", Usage: "print the tasks the run would run, in order, and exit, touching nothing"},
 		&cli.StringFlag{Name: "color", Value: string(termio.ColorAuto), Usage: "colour the output: `WHEN` auto (on a terminal, unless NO_COLOR or ANSIBLE_NOCOLOR is set), always or never"},
 	}
+}
+
+// parsePercent reads --max-fail-percentage: a number from 0 to 100, "%"
+// allowed, as Ansible's percent fields.
+func parsePercent(s string) (float64, error) {
+	p, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || p < 0 || p > 100 {
+		return 0, fmt.Errorf("--max-fail-percentage %q: want a percentage from 0 to 100", s)
+	}
+	return p, nil
+}
+
+// auditInfo names the run in the audit trail: the run id (random unless
+// given) and who runs it, from --controller or this user and machine.
+func auditInfo(runID, controller string) (tasks.Audit, error) {
+	a := tasks.Audit{RunID: runID, Version: version}
+	if a.RunID == "" {
+		id, err := tasks.NewRunID()
+		if err != nil {
+			return a, err
+		}
+		a.RunID = id
+	} else if !tasks.ValidRunID(a.RunID) {
+		return a, fmt.Errorf("--run-id %q: letters, digits, '.', '_' and '-' only, at most 64", runID)
+	}
+	if controller != "" {
+		user, host, ok := strings.Cut(controller, "@")
+		if !ok || user == "" || host == "" {
+			return a, fmt.Errorf("--controller %q: want USER@HOST", controller)
+		}
+		a.ControllerUser, a.ControllerHost = user, host
+		return a, nil
+	}
+	if u, err := osuser.Current(); err == nil {
+		a.ControllerUser = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		a.ControllerHost = h
+	}
+	return a, nil
 }
 
 func secondsString(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
@@ -136,6 +182,8 @@ type runOptions struct {
 	verbosity int
 	listHosts bool
 	listTasks bool
+	serial    []runner.Serial
+	budget    runner.Budget
 }
 
 func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
@@ -193,7 +241,27 @@ func readRunOptions(c *cli.Context, check bool) (runOptions, error) {
 	default:
 		return o, fmt.Errorf("--connection %q: nodefix connects with ssh or local", o.connection)
 	}
+	for _, v := range c.StringSlice("serial") {
+		for _, part := range strings.Split(v, ",") {
+			sv, err := runner.ParseSerial(part)
+			if err != nil {
+				return o, err
+			}
+			o.serial = append(o.serial, sv)
+		}
+	}
+	if c.IsSet("max-fail-percentage") {
+		p, err := parsePercent(c.String("max-fail-percentage"))
+		if err != nil {
+			return o, err
+		}
+		o.budget.MaxFailPercentage = &p
+	}
+	o.budget.AnyErrorsFatal = c.Bool("any-errors-fatal")
 	o.cfg = tasks.DefaultConfig()
+	if o.cfg.Audit, err = auditInfo(c.String("run-id"), c.String("controller")); err != nil {
+		return o, err
+	}
 	o.cfg.Check = check || c.Bool("check")
 	o.cfg.Diff = c.Bool("diff")
 	o.cfg.CommandTimeout = c.Duration("command-timeout")
@@ -311,6 +379,8 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		Survey:         p.survey,
 		SurveyWants:    p.surveyWants,
 		SurveyTask:     tasks.NameHostname,
+		Serial:         o.serial,
+		Budget:         o.budget,
 		Observer:       hr,
 	}
 	verbose.runnerOptions(&runOpts)
@@ -321,10 +391,10 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 	findings := audit(res)
 	if res.PrecheckErr == nil {
 		hr.Recap(res, findings)
+		hr.RunID(o.cfg.Audit.RunID, o.cfg.Check)
 	}
 	if o.json {
-		doc := report.NewDocument(report.RunInfo{Version: version, Command: command, CheckMode: o.cfg.Check,
-			DiffMode: o.cfg.Diff, Tasks: o.taskNames}, res, findings)
+		doc := report.NewDocument(runInfo(o, command), res, findings)
 		if err := report.WriteJSON(a.stdout, doc); err != nil {
 			return exitcode.With(exitcode.Usage, fmt.Errorf("writing JSON: %w", err))
 		}
@@ -333,6 +403,17 @@ func (a *app) run(ctx context.Context, o runOptions, command string) error {
 		return a.writeTextfile(o, command, res, findings)
 	}
 	return res.Err()
+}
+
+// runInfo is the JSON document's account of what ran.
+func runInfo(o runOptions, command string) report.RunInfo {
+	info := report.RunInfo{Version: version, Command: command, CheckMode: o.cfg.Check,
+		DiffMode: o.cfg.Diff, Tasks: o.taskNames, RunID: o.cfg.Audit.RunID,
+		MaxFailPercentage: o.budget.MaxFailPercentage, AnyErrorsFatal: o.budget.AnyErrorsFatal, Serial: []string{}}
+	for _, s := range o.serial {
+		info.Serial = append(info.Serial, s.String())
+	}
+	return info
 }
 
 // askPasswords asks -k and -K once, before any host is touched.

@@ -28,8 +28,7 @@ func (a *app) writeTextfile(o runOptions, command string, res runner.Result, fin
 		fmt.Fprintf(a.stderr, "nodefix: --textfile %s not written: %s; it keeps the last complete run's metrics\n", o.textfile, why)
 		return runErr
 	}
-	doc := report.NewDocument(report.RunInfo{Version: version, Command: command, CheckMode: o.cfg.Check,
-		DiffMode: o.cfg.Diff, Tasks: o.taskNames}, res, findings)
+	doc := report.NewDocument(runInfo(o, command), res, findings)
 	var buf bytes.Buffer
 	err := metrics.Render(&buf, doc, metrics.Options{HostLabel: o.connection != "local"})
 	if err == nil {

@@ -138,6 +138,30 @@ var params = []param{
 	}},
 	{"command_timeout", "duration: bounds every command a task runs", durationInto(func(a *Args) *time.Duration { return &a.Config.CommandTimeout })},
 	{"task_timeout", "duration: bounds each task", durationInto(func(a *Args) *time.Duration { return &a.TaskTimeout })},
+	{"run_id", "names the run in the audit trail on the node (/var/log/nodefix/changes.jsonl); default: generated", func(a *Args, v any) error {
+		s, err := stringValue(v)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil // "{{ run_id | default('') }}": generated, as when left out
+		}
+		if !tasks.ValidRunID(strings.TrimSpace(s)) {
+			return fmt.Errorf("is %q: letters, digits, '.', '_' and '-' only, at most 64", s)
+		}
+		a.Config.Audit.RunID = strings.TrimSpace(s)
+		return nil
+	}},
+	{"controller_user", "who runs the play (the Ansible controller's user), for the audit trail", func(a *Args, v any) error {
+		s, err := stringValue(v)
+		a.Config.Audit.ControllerUser = strings.TrimSpace(s)
+		return err
+	}},
+	{"controller_host", "where the play runs (the Ansible controller), for the audit trail", func(a *Args, v any) error {
+		s, err := stringValue(v)
+		a.Config.Audit.ControllerHost = strings.TrimSpace(s)
+		return err
+	}},
 	{"fleet_names", "dict inventory host → planned hostname: check them (run once, on the controller)", func(a *Args, v any) error {
 		m, err := namesValue(v)
 		a.FleetNames = m

@@ -56,9 +56,9 @@ type DiffEntry struct {
 // Main is the binary module: it reads argsFile, runs, writes the result to
 // stdout and returns the exit status (1 when failed, as Ansible's reference
 // binary module exits). node is where the tasks run (the local machine);
-// hostName names it in messages.
-func Main(ctx context.Context, argsFile string, node tasks.Node, hostName string, stdout io.Writer) int {
-	res := run(ctx, argsFile, node, hostName)
+// hostName names it in messages; version is nodefix's, for the audit trail.
+func Main(ctx context.Context, argsFile, version string, node tasks.Node, hostName string, stdout io.Writer) int {
+	res := run(ctx, argsFile, version, node, hostName)
 	if err := Write(stdout, res); err != nil {
 		return 1
 	}
@@ -68,13 +68,16 @@ func Main(ctx context.Context, argsFile string, node tasks.Node, hostName string
 	return 0
 }
 
-func run(ctx context.Context, argsFile string, node tasks.Node, hostName string) Result {
+func run(ctx context.Context, argsFile, version string, node tasks.Node, hostName string) Result {
 	data, err := os.ReadFile(argsFile)
 	if err != nil {
 		return failed("cannot read the module arguments: %v", err)
 	}
 	a, err := ParseArgs(data)
 	if err != nil {
+		return failed("%v", err)
+	}
+	if err := a.auditDefaults(version, os.Getenv); err != nil {
 		return failed("%v", err)
 	}
 	if a.FleetNames != nil {
@@ -87,6 +90,41 @@ func run(ctx context.Context, argsFile string, node tasks.Node, hostName string)
 		return Identify(ctx, node, hostName, a)
 	}
 	return Run(ctx, node, hostName, a)
+}
+
+// auditDefaults fills what the play did not give for the audit trail: a
+// run id of its own, the user that logged in to the node (sudo's
+// SUDO_USER, else LOGNAME/USER) and the controller's address (ssh's
+// SSH_CLIENT), else "unknown".
+func (a *Args) auditDefaults(version string, getenv func(string) string) error {
+	au := &a.Config.Audit
+	if au.RunID == "" {
+		id, err := tasks.NewRunID()
+		if err != nil {
+			return err
+		}
+		au.RunID = id
+	}
+	au.Version = version
+	if au.ControllerUser == "" {
+		for _, k := range []string{"SUDO_USER", "LOGNAME", "USER"} {
+			if v := getenv(k); v != "" {
+				au.ControllerUser = v
+				break
+			}
+		}
+	}
+	if au.ControllerHost == "" {
+		if f := strings.Fields(getenv("SSH_CLIENT")); len(f) > 0 {
+			au.ControllerHost = f[0]
+		}
+	}
+	for _, v := range []*string{&au.ControllerUser, &au.ControllerHost} {
+		if *v == "" {
+			*v = "unknown"
+		}
+	}
+	return nil
 }
 
 // Write prints res as the single JSON object Ansible expects.

@@ -324,7 +324,7 @@ func TestMainProtocol(t *testing.T) {
 				}
 			}
 			var out bytes.Buffer
-			rc := Main(context.Background(), path, nil, "node1", &out)
+			rc := Main(context.Background(), path, "test", nil, "node1", &out)
 			if rc != tt.wantRC {
 				t.Errorf("exit %d, want %d", rc, tt.wantRC)
 			}

@@ -275,6 +275,9 @@ func (h *Human) Recap(res runner.Result, findings []Finding) {
 		if r.Interrupted {
 			line += " " + h.paint(colorPurple, "interrupted")
 		}
+		if r.Stopped {
+			line += " " + h.paint(colorRed, "stopped")
+		}
 		fmt.Fprintln(h.w, strings.TrimRight(line, " "))
 	}
 	if res.Interrupted {
@@ -285,6 +288,26 @@ func (h *Human) Recap(res runner.Result, findings []Finding) {
 		}
 		fmt.Fprintln(h.w, h.paint(colorPurple, msg))
 	}
+	if res.Abort != nil && !res.Interrupted {
+		fmt.Fprintln(h.w)
+		msg := fmt.Sprintf("aborted after batch %d of %d: %s", res.Abort.Batch, len(res.Batches), res.Abort.Reason)
+		if len(notRun) > 0 {
+			msg += fmt.Sprintf("; not started: %s", abbreviate(notRun, 20))
+		}
+		fmt.Fprintln(h.w, h.paint(colorRed, msg))
+	}
+}
+
+// RunID prints the run's id after the recap: every change of the run
+// carries it in the audit trail on its node.
+func (h *Human) RunID(id string, check bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if check {
+		fmt.Fprintf(h.w, "run id %s (check mode: nothing changed, nothing logged)\n", id)
+		return
+	}
+	fmt.Fprintf(h.w, "run id %s: each change is logged on its node in /var/log/nodefix/changes.jsonl\n", id)
 }
 
 func countFinished(res runner.Result) int {

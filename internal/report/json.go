@@ -21,6 +21,11 @@ type Document struct {
 	Hosts       map[string]HostDoc `json:"hosts"`
 	Summary     Summary            `json:"summary"`
 	Fleet       Fleet              `json:"fleet"`
+	// Batches are the sizes of the batches the hosts ran in.
+	Batches []int `json:"batches"`
+	// Aborted says why the run started no further host (the failure
+	// budget), null when it did not abort.
+	Aborted *runner.Abort `json:"aborted"`
 }
 
 // RunInfo says what ran.
@@ -30,6 +35,13 @@ type RunInfo struct {
 	CheckMode bool     `json:"check_mode"`
 	DiffMode  bool     `json:"diff_mode"`
 	Tasks     []string `json:"tasks"`
+	// RunID names the run in the audit trail on the nodes.
+	RunID string `json:"run_id"`
+	// Serial, MaxFailPercentage and AnyErrorsFatal are the run's batches
+	// and failure budget as given (--serial, …).
+	Serial            []string `json:"serial"`
+	MaxFailPercentage *float64 `json:"max_fail_percentage"`
+	AnyErrorsFatal    bool     `json:"any_errors_fatal"`
 }
 
 // HostDoc is one host.
@@ -79,6 +91,14 @@ func NewDocument(info RunInfo, res runner.Result, findings []Finding) Document {
 		ExitCode:    res.ExitCode(),
 		Hosts:       map[string]HostDoc{},
 		Fleet:       Fleet{Precheck: Precheck{OK: res.PrecheckErr == nil}, Findings: findings},
+		Batches:     res.Batches,
+		Aborted:     res.Abort,
+	}
+	if d.Batches == nil {
+		d.Batches = []int{}
+	}
+	if d.Nodefix.Serial == nil {
+		d.Nodefix.Serial = []string{}
 	}
 	if d.Nodefix.Tasks == nil {
 		d.Nodefix.Tasks = []string{}

@@ -109,6 +109,13 @@ type Options struct {
 	// again after it on the surveyed targets. An error refuses the whole
 	// run.
 	Precheck func(ctx context.Context, targets []Target) error
+	// Serial splits the hosts into batches run one after the other
+	// (--serial, Ansible's serial): each batch finishes before the next
+	// starts. None: one batch of every host.
+	Serial []Serial
+	// Budget is how many failures a batch may have before the run starts
+	// no further host (--max-fail-percentage, --any-errors-fatal).
+	Budget Budget
 	// Observer may be nil.
 	Observer Observer
 	// WrapNode, when set, decorates the node each task is handed, e.g. to
@@ -129,9 +136,13 @@ type HostResult struct {
 	// failed as it was cancelled has no outcome (it is no verdict on the
 	// host); Msg names it.
 	Interrupted bool
-	// NotRun: the run was interrupted before the host started.
+	// NotRun: the host never started: the run was interrupted or aborted
+	// (the failure budget) before its turn; Msg says which.
 	NotRun bool
-	Msg    string
+	// Stopped: the run was aborted while the host ran; the host finished
+	// the task it was running and ran no further task (Msg says why).
+	Stopped bool
+	Msg     string
 	// Warnings from connecting (host keys accepted or recorded).
 	Warnings []string
 	Start    time.Time
@@ -214,8 +225,13 @@ type Result struct {
 	Interrupted bool
 	// PrecheckErr: the fleet precheck refused the run; no host was touched.
 	PrecheckErr error
-	Start       time.Time
-	Duration    time.Duration
+	// Batches are the sizes of the batches the hosts ran in, in order.
+	Batches []int
+	// Abort says why the run started no further host after a batch whose
+	// failures broke the budget (nil: it did not abort).
+	Abort    *Abort
+	Start    time.Time
+	Duration time.Duration
 }
 
 // ExitCode is what ansible-playbook 2.14 would return for the run.
@@ -261,6 +277,9 @@ func (r Result) Err() error {
 		case HostNotRun:
 			notRun++
 		}
+	}
+	if r.Abort != nil {
+		errs = multierror.Append(errs, fmt.Errorf("aborted after batch %d: %s", r.Abort.Batch, r.Abort.Reason))
 	}
 	if notRun > 0 {
 		errs = multierror.Append(errs, fmt.Errorf("%d hosts not started", notRun))
@@ -339,9 +358,83 @@ func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 		}
 	}
 	r.reportSurveyed(res.Hosts, finished)
-	sem := make(chan struct{}, opts.Forks)
+	res.Batches = BatchSizes(len(targets), opts.Serial)
+	first := 0
+	for b, size := range res.Batches {
+		batch := batchRun{first: first, size: size}
+		first += size
+		if ctx.Err() != nil {
+			break // interrupted: start no new batch
+		}
+		r.batch(ctx, &batch, targets, held, finished, res.Hosts)
+		if ctx.Err() != nil {
+			break
+		}
+		reason := batch.reason()
+		if reason == "" && batch.failed == size && b < len(res.Batches)-1 {
+			// Ansible ends a play whose whole batch failed, budget or not.
+			reason = fmt.Sprintf("every host of the batch (%d) failed or was unreachable", size)
+		}
+		if reason != "" {
+			res.Abort = &Abort{Batch: b + 1, Reason: reason}
+			break
+		}
+	}
+	res.Interrupted = ctx.Err() != nil
+	for i := range res.Hosts {
+		if !res.Hosts[i].NotRun {
+			continue
+		}
+		switch {
+		case res.Interrupted:
+			res.Hosts[i].Msg = "not started: the run was interrupted"
+		case res.Abort != nil:
+			res.Hosts[i].Msg = fmt.Sprintf("not started: the run was aborted after batch %d (%s)", res.Abort.Batch, res.Abort.Reason)
+		}
+	}
+	return res
+}
+
+// batchRun is one batch's progress: its hosts are targets[first:first+size].
+type batchRun struct {
+	first, size int
+	mu          sync.Mutex
+	failed      int
+	stop        string // why the batch's remaining hosts stop ("" go on)
+}
+
+// count adds a finished host and checks the budget; it returns whether
+// the batch must stop.
+func (b *batchRun) count(h HostResult, budget Budget) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st := h.Status(); st == HostFailed || st == HostUnreachable {
+		b.failed++
+	}
+	if b.stop == "" {
+		b.stop = budget.exceeded(b.failed, b.size)
+	}
+}
+
+func (b *batchRun) reason() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stop
+}
+
+// batch runs the hosts of one batch, forks at a time. Hosts the survey
+// finished count with their batch. Once the batch's failures break the
+// budget, its hosts not yet started stay not run and the running ones
+// stop before their next task, as Ansible stops a play between tasks.
+func (r *run) batch(ctx context.Context, b *batchRun, targets []Target, held []transport.Conn, finished []bool, hosts []HostResult) {
+	for i := b.first; i < b.first+b.size; i++ {
+		if finished[i] {
+			b.count(hosts[i], r.opts.Budget)
+		}
+	}
+	sem := make(chan struct{}, r.opts.Forks)
 	var wg sync.WaitGroup
-	for i, t := range targets {
+	for i := b.first; i < b.first+b.size; i++ {
 		if finished[i] {
 			continue
 		}
@@ -352,19 +445,24 @@ func Run(ctx context.Context, targets []Target, opts Options) (res Result) {
 		if ctx.Err() != nil {
 			continue // interrupted: start no new host
 		}
+		if b.reason() != "" {
+			<-sem
+			continue // aborted: start no new host
+		}
+		t := targets[i]
 		conn := held[i]
 		held[i] = nil // the host closes it
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res.Hosts[i] = r.host(ctx, t, conn)
-			r.hostDone(res.Hosts[i])
+			h := r.host(ctx, t, conn, b.reason)
+			hosts[i] = h
+			b.count(h, r.opts.Budget)
+			r.hostDone(h)
 		}()
 	}
 	wg.Wait()
-	res.Interrupted = ctx.Err() != nil
-	return res
 }
 
 // survey runs opts.Survey on the targets it wants, forks at a time, and
@@ -484,7 +582,9 @@ func (r *run) hostDone(h HostResult) {
 
 // host runs every task on one target, on conn when the survey left one
 // open.
-func (r *run) host(ctx context.Context, t Target, conn transport.Conn) (h HostResult) {
+// stop says why the run was aborted ("" while it goes on): the host then
+// runs no further task.
+func (r *run) host(ctx context.Context, t Target, conn transport.Conn, stop func() string) (h HostResult) {
 	h = HostResult{Name: t.Host.Name, Start: time.Now()}
 	// A named result: the deferred assignment reaches the caller.
 	defer func() { h.Duration = time.Since(h.Start) }()
@@ -510,9 +610,13 @@ func (r *run) host(ctx context.Context, t Target, conn transport.Conn) (h HostRe
 		h.Warnings = w.Warnings()
 	}
 
-	for _, task := range r.opts.Tasks {
+	for i, task := range r.opts.Tasks {
 		if ctx.Err() != nil {
 			h.Interrupted, h.Msg = true, "before task "+task.Name()
+			return h
+		}
+		if why := stop(); why != "" && i > 0 {
+			h.Stopped, h.Msg = true, fmt.Sprintf("stopped before task %s: the run was aborted (%s)", task.Name(), why)
 			return h
 		}
 		o, timedOut := r.apply(ctx, task, r.node(conn, t.Host.Name, task.Name()), t)

@@ -74,6 +74,9 @@ func (n *Node) Run(ctx context.Context, cmd tasks.Command) (tasks.Result, error)
 	c.Stdin = bytes.NewReader(cmd.Stdin)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
+	// A cancelled command ends nsenter only: what it started inside the
+	// node may hold the output pipes, which must not hold Run.
+	c.WaitDelay = 5 * time.Second
 	err := c.Run()
 	res := tasks.Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var exit *exec.ExitError
