@@ -56,8 +56,8 @@ nf_alive "$wp" "$ws" || rm -rf -- "$job"
 const protectWrapper = protectMarker + `
 ` + startFuncs + `body=$1; shift
 umask 077
-mkdir -p -- ` + jobsDir + ` || { echo "nodefix: cannot create ` + jobsDir + `" >&2; exit 125; }
-job=$(mktemp -d ` + jobsDir + `/job.XXXXXX) || exit 125
+mkdir -p -- ` + jobsDir + ` || { echo "nodefix: cannot create ` + jobsDir + `: the step did not start; nothing changed" >&2; exit 125; }
+job=$(mktemp -d ` + jobsDir + `/job.XXXXXX) || { echo "nodefix: cannot make a job directory in ` + jobsDir + `: the step did not start; nothing changed" >&2; exit 125; }
 printf '%s %s\n' "$$" "$(nf_start $$)" >"$job/waiter"
 cat >"$job/in"
 job_script='` + protectJob + `'

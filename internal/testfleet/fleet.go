@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/nodefix/nodefix/internal/nodename"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sys/unix"
 )
 
 // Options shape a fleet.
@@ -86,6 +88,7 @@ type Fleet struct {
 
 // Start boots a fleet. On error nothing is left running.
 func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
+	closeInheritedFiles()
 	if opts.Nodes == 0 {
 		opts.Nodes = 3
 	}
@@ -423,4 +426,21 @@ func (f *Fleet) Node(name string) (*Node, bool) {
 		}
 	}
 	return nil, false
+}
+
+// closeInheritedFiles marks every descriptor this process inherited
+// (beyond stdin, stdout, stderr) close-on-exec, so that the nodes do not
+// hold them: a fleet started under `flock LOCK testfleet up` would keep
+// the lock as long as it runs, and every other fleet waiting on it with it.
+// Go's own descriptors are close-on-exec already.
+func closeInheritedFiles() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
