@@ -747,3 +747,48 @@ func TestFleetConcurrentRuns(t *testing.T) {
 		clean("at once")
 	})
 }
+
+// The install killed on the node between two moves while its run still
+// waits for it (the OOM killer, someone's kill -9): the run sees the step
+// end without a status, finds the install's journal and restores the
+// backup at once — the database byte for byte as before, the run failed
+// and saying so, nothing left behind — and the next run repairs it.
+func TestFleetInstallKilledOnTheNode(t *testing.T) {
+	f := testfleet.New(t, testfleet.Options{Nodes: 1})
+	n := f.Nodes[0]
+	ctx := context.Background()
+	if err := n.CorruptRPMDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := nodeState(t, n)
+	shim(t, n, "mv", "/db/rpmdb.sqlite")
+	run := startNodefix(t, "run", "-i", f.InventoryYAML, "--tasks", "rpmdb", "--json", "--command-timeout", "30m", "--run-id", "killed")
+	waitFile(t, n, "/run/nf-reached", &run.err)
+	killInstall(t, n)
+	r := run.wait(t)
+	if _, err := n.Sh(ctx, `rm -f /run/nf-block`); err != nil {
+		t.Fatal(err)
+	}
+	st, msg := rpmdbTask(t, r, n.Name)
+	if r.code != exitcode.HostFailed || st != "failed" || !strings.Contains(msg, "it ended part way") || !strings.Contains(msg, "rolled back: restored the backup") {
+		t.Errorf("exit %d, rpmdb %s %q: want failed, the backup restored at once", r.code, st, msg)
+	}
+	if got := nodeState(t, n); got[1] != before[1] {
+		t.Errorf("the database after the restore:\n%s\nbefore:\n%s", got[1], before[1])
+	}
+	restored := false
+	for _, rec := range auditTrail(t, n) {
+		restored = restored || (rec.RunID == "killed" && rec.Action == "restore backup")
+	}
+	if !restored {
+		t.Errorf("no restore on record: %+v", auditTrail(t, n))
+	}
+	if left := nodefixLeftovers(t, n); left != "" {
+		t.Errorf("left behind: %s", left)
+	}
+	if again := nodefix(t, "run", "-i", f.InventoryYAML, "--tasks", "rpmdb", "--json"); again.code != 0 {
+		t.Errorf("the next run: exit %d", again.code)
+	} else if st, msg := rpmdbTask(t, again, n.Name); st != "changed" || !verified(t, n) {
+		t.Errorf("the next run: rpmdb %s %q, want it repaired", st, msg)
+	}
+}
