@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -146,4 +147,50 @@ func clipped[T any](items []T, n int) ([]T, int) {
 		return items, 0
 	}
 	return items[:n], len(items) - n
+}
+
+// appendAudit appends one record to the node's audit trail for a change
+// no node-side script of nodefix's made itself (a package manager's
+// install), once it is over. The writer runs as a protected step, and
+// outlives ctx: a run interrupted after the change still records it,
+// within the command timeout.
+func appendAudit(ctx context.Context, node Node, cfg Config, host, task, action string, change map[string]any, outcome, summary string) error {
+	res, err := runProtected(context.WithoutCancel(ctx), node, cfg.CommandTimeout, "audit", auditFuncs+`nf_audit "$1" "$2"`, nil,
+		auditLine(cfg, host, task, action, change, outcome), auditSummary(cfg, task, summary))
+	if err == nil && res.ExitStatus != 0 {
+		err = statusError("the audit writer", res)
+	}
+	return err
+}
+
+// auditInstall records what longhorn-deps --install-missing did: the
+// packages it installed, the executables that were missing, which of them
+// run now and which are still missing (once the install was verified),
+// and the outcome. It is deferred in the install path and reads the
+// task's final Outcome; a record that cannot be written is a warning.
+func auditInstall(ctx context.Context, node Node, cfg Config, host string, pkgs, missing []string, out *Outcome) {
+	change := map[string]any{"packages": pkgs, "missing_before": missing}
+	_, verified := out.Details["installed"]
+	change["verified"] = verified
+	if execs, ok := out.Details["executables"].(map[string]execCheck); ok && verified {
+		available, still := []string{}, []string{}
+		for _, name := range missing {
+			if e, ok := execs[name]; ok && e.Runnable {
+				available = append(available, name)
+			} else {
+				still = append(still, name)
+			}
+		}
+		change["available_after"], change["still_missing"] = available, still
+	}
+	outcome := "changed"
+	if out.Status != StatusChanged {
+		outcome = "failed"
+		msg, _ := clipped([]rune(out.Msg), 600)
+		change["error"] = string(msg)
+	}
+	summary := fmt.Sprintf("installed %s: %s", strings.Join(pkgs, " "), outcome)
+	if err := appendAudit(ctx, node, cfg, host, NameLonghornDeps, "install packages", change, outcome, summary); err != nil {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("the install is not on record in %s: %v", AuditLogPath, err))
+	}
 }

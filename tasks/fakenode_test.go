@@ -77,6 +77,8 @@ type fakeHost struct {
 	afterApply func(*fakeHost)
 	// installs maps a package to the executables installing it provides.
 	installs map[string][]string
+	// audits are the records appended by the audit writer (tag "audit").
+	audits []string
 
 	calls []string // script tags (or argv[0]) in order
 	stdin map[string][]byte
@@ -166,6 +168,9 @@ func (f *fakeHost) Run(ctx context.Context, cmd Command) (Result, error) {
 			}
 			f.files[nfsUniqueIDPath] = uniq + "\n"
 		}
+		return Result{}, nil
+	case "audit":
+		f.audits = append(f.audits, args[0])
 		return Result{}, nil
 	case "longhorn-deps-gather":
 		return f.depsGather(args[0], args[1:]), nil

@@ -305,7 +305,7 @@ func installTimeout(cfg Config) time.Duration {
 }
 
 // Apply implements Task.
-func (LonghornDeps) Apply(ctx context.Context, node Node, host Host, cfg Config) Outcome {
+func (LonghornDeps) Apply(ctx context.Context, node Node, host Host, cfg Config) (out Outcome) {
 	executables := cfg.LonghornExecutables
 	if len(executables) == 0 {
 		executables = DefaultConfig().LonghornExecutables
@@ -319,7 +319,7 @@ func (LonghornDeps) Apply(ctx context.Context, node Node, host Host, cfg Config)
 	if err != nil {
 		return Failed(NameLonghornDeps, "%v", err)
 	}
-	out := Outcome{Task: NameLonghornDeps, Status: StatusOK, Details: d.details(), Warnings: d.warnings()}
+	out = Outcome{Task: NameLonghornDeps, Status: StatusOK, Details: d.details(), Warnings: d.warnings()}
 	missing := d.missing()
 	if len(missing) == 0 {
 		out.Msg = strings.Join(executables, ", ") + " found and runnable"
@@ -340,6 +340,7 @@ func (LonghornDeps) Apply(ctx context.Context, node Node, host Host, cfg Config)
 		return out
 	}
 	args := append([]string{d.Family}, pkgs...)
+	defer auditInstall(ctx, node, cfg, host.Name, pkgs, names(missing), &out)
 	if _, err := runCheckedTimeout(ctx, node, installTimeout(cfg), "installing "+strings.Join(pkgs, " "), shellScript("longhorn-deps-install", longhornDepsInstallScript, args...)); err != nil {
 		out.Status = StatusFailed
 		out.Msg = fmt.Sprintf("missing: %s; %v", describeMissing(missing), tailLines(err.Error(), 5))

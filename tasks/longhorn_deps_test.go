@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -268,5 +269,113 @@ func TestOSFamily(t *testing.T) {
 		if got := osFamily(strings.ToLower(osr["ID"]), strings.Fields(strings.ToLower(osr["ID_LIKE"]))); got != tc.want {
 			t.Errorf("%q: family %q, want %q", tc.osRelease, got, tc.want)
 		}
+	}
+}
+
+// longhorn-deps --install-missing leaves one audit record per install it
+// attempted: the packages, the executables that were missing, which of
+// them run now and which do not, and the outcome; nothing without an
+// install (check mode, nothing missing, a package it does not know).
+func TestLonghornDepsInstallIsAudited(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		os      string
+		seed    func(*fakeHost)
+		check   bool
+		want    []string // fragments of the one record; none: no record
+		outcome string
+	}{
+		{name: "installed and verified", os: rockyOSRelease,
+			seed: func(f *fakeHost) {
+				delete(f.paths, "iscsiadm")
+				delete(f.paths, "mount.nfs")
+				f.installs["iscsi-initiator-utils"] = []string{"iscsiadm"}
+				f.installs["nfs-utils"] = []string{"mount.nfs"}
+			},
+			want: []string{`"task":"longhorn-deps"`, `"action":"install packages"`, `"packages":["iscsi-initiator-utils","nfs-utils"]`,
+				`"missing_before":["iscsiadm","mount.nfs"]`, `"available_after":["iscsiadm","mount.nfs"]`, `"still_missing":[]`, `"verified":true`},
+			outcome: "changed"},
+		{name: "installed, still missing", os: debianOSRelease,
+			seed: func(f *fakeHost) { delete(f.paths, "iscsiadm") },
+			want: []string{`"packages":["open-iscsi"]`, `"missing_before":["iscsiadm"]`, `"available_after":[]`, `"still_missing":["iscsiadm"]`,
+				`"error":"installed open-iscsi, but still missing: iscsiadm`},
+			outcome: "failed"},
+		{name: "the package manager failed", os: debianOSRelease,
+			seed: func(f *fakeHost) {
+				delete(f.paths, "iscsiadm")
+				f.fail["longhorn-deps-install"] = Result{ExitStatus: 100, Stderr: []byte("E: Unable to locate package open-iscsi\n")}
+			},
+			want:    []string{`"packages":["open-iscsi"]`, `"verified":false`, `E: Unable to locate package open-iscsi`},
+			outcome: "failed"},
+		{name: "check mode", os: debianOSRelease, check: true,
+			seed: func(f *fakeHost) { delete(f.paths, "iscsiadm") }},
+		{name: "nothing missing", os: debianOSRelease},
+		{name: "no package known", os: alpineOSRelease,
+			seed: func(f *fakeHost) { delete(f.paths, "iscsiadm") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := depsHost(t, tc.os)
+			if tc.seed != nil {
+				tc.seed(f)
+			}
+			cfg := DefaultConfig()
+			cfg.InstallMissing, cfg.Check = true, tc.check
+			cfg.Audit = Audit{RunID: "r1", ControllerUser: "ops", ControllerHost: "bastion"}
+			out := LonghornDeps{}.Apply(context.Background(), f, Host{Name: "n1"}, cfg)
+			if tc.want == nil {
+				if len(f.audits) != 0 {
+					t.Errorf("audit records without an install: %q", f.audits)
+				}
+				return
+			}
+			if len(f.audits) != 1 {
+				t.Fatalf("%d audit records, want 1: %q (%s: %s)", len(f.audits), f.audits, out.Status, out.Msg)
+			}
+			rec := "{" + f.audits[0]
+			var parsed map[string]any
+			if err := json.Unmarshal([]byte(`{"time":"t",`+f.audits[0]), &parsed); err != nil {
+				t.Fatalf("the record is not JSON once the node adds its time: %v\n%s", err, rec)
+			}
+			if parsed["outcome"] != tc.outcome || parsed["run_id"] != "r1" || parsed["host"] != "n1" {
+				t.Errorf("record %s: want outcome %q, run r1, host n1", rec, tc.outcome)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(rec, w) {
+					t.Errorf("record %s lacks %s", rec, w)
+				}
+			}
+			// The record is written after the install and its check.
+			if i, j := lastCall(f, "longhorn-deps-install"), lastCall(f, "audit"); i < 0 || j < i {
+				t.Errorf("calls %v: the record must follow the install", f.calls)
+			}
+		})
+	}
+}
+
+func lastCall(f *fakeHost, tag string) int {
+	n := -1
+	for i, c := range f.calls {
+		if c == tag {
+			n = i
+		}
+	}
+	return n
+}
+
+// An audit record that cannot be written is a warning; the install's
+// outcome stands.
+func TestLonghornDepsInstallAuditFails(t *testing.T) {
+	f := depsHost(t, rockyOSRelease)
+	delete(f.paths, "iscsiadm")
+	f.installs["iscsi-initiator-utils"] = []string{"iscsiadm"}
+	f.fail["audit"] = Result{ExitStatus: 125, Stderr: []byte("nodefix: cannot create /var/lib/nodefix/jobs\n")}
+	cfg := DefaultConfig()
+	cfg.InstallMissing = true
+	out := LonghornDeps{}.Apply(context.Background(), f, Host{Name: "n1"}, cfg)
+	if out.Status != StatusChanged || !out.Changed {
+		t.Fatalf("%s: %s", out.Status, out.Msg)
+	}
+	if w := strings.Join(out.Warnings, "\n"); !strings.Contains(w, "the install is not on record in /var/log/nodefix/changes.jsonl") || !strings.Contains(w, "cannot create /var/lib/nodefix/jobs") {
+		t.Errorf("warnings %q", out.Warnings)
 	}
 }

@@ -7,7 +7,9 @@ package tasks
 // whose repair's controller is gone, job directories, temporary files.
 // Nothing is removed that a live nodefix may hold: a work directory's
 // owners (its lease, its install) and every protected step's waiter and
-// script are checked by pid and start time in /proc.
+// script are checked by pid and start time in /proc, and a work directory
+// any live process names in its arguments (a lease that has made it and
+// not yet recorded itself) is held too.
 
 import (
 	"context"
@@ -21,7 +23,15 @@ import (
 // "removed PATH" and "restored DB ARCHIVE" (a database an install left
 // half done, put back from the backup its journal names).
 const recoverScript = startFuncs + `mode=$1; bdir=$2; shift 2
-held() { for o in "$1/.owner" "$1/.install"; do [ -s "$o" ] || continue; read -r p s <"$o"; nf_alive "$p" "$s" && return 0; done; return 1; }
+held() {
+	for o in "$1/.owner" "$1/.install"; do [ -s "$o" ] || continue; read -r p s <"$o"; nf_alive "$p" "$s" && return 0; done
+	# A lease names its directory before it makes it and records itself
+	# in it: a live process with the directory as an argument (the lease,
+	# the copy, the install) holds it. The pattern is anchored, so grep's
+	# own arguments do not match it.
+	pat=$(printf '%s' "$1" | sed 's/[][\\.*^$]/\\&/g')
+	grep -qz -- "^$pat\$" /proc/[0-9]*/cmdline 2>/dev/null
+}
 gone() { if [ "$mode" = run ]; then rm -rf -- "$1" && echo "removed $1"; else echo "stale $1"; fi; }
 restore() {
 	db=$1; archive=$2; stage=$db/.nodefix-restore

@@ -135,9 +135,10 @@ func (t RPMDB) Apply(ctx context.Context, node Node, host Host, cfg Config) Outc
 	}
 	out = t.repair(ctx, node, cfg, host.Name, facts, health, out)
 	// Only a repair that installed and verified the rebuilt copy leaves a
-	// healthy database; a failed one leaves it as it was found, or, after
-	// a transaction wrote to it during the repair, not proven healthy.
-	out.Details["healthy_after"] = out.Status == StatusChanged
+	// healthy database (or finds it repaired by another run meanwhile); a
+	// failed one leaves it as it was found, or, after a transaction wrote
+	// to it during the repair, not proven healthy.
+	out.Details["healthy_after"] = out.Status == StatusChanged || out.Status == StatusOK
 	return out
 }
 

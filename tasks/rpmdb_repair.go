@@ -304,6 +304,17 @@ func (t RPMDB) repair(ctx context.Context, node Node, cfg Config, host string, f
 	if o, ok := r.takeBackup(ctx); !ok {
 		return o
 	}
+	// Another nodefix may have repaired the database since this one judged
+	// it (two runs that judged it at once: the other's install came before
+	// this backup, so the install's proof below cannot see it). Judged
+	// again now that the backup holds what is there: nothing to repair.
+	if now, err := checkHealth(ctx, node, cfg, f.snap.HaveTimeout, ""); err == nil && now.healthy() {
+		r.out.Status, r.out.Changed = StatusOK, false
+		r.out.Details["packages"] = len(now.Packages)
+		r.out.Msg = fmt.Sprintf("rpm database (%s at %s) opens and verifies now: %d packages; it did not when this run judged it (%s), so another run repaired it meanwhile; nothing to do (the backup %s is kept with the others)",
+			f.backend, f.dbpath, len(now.Packages), r.problems, r.backup.Archive)
+		return r.out
+	}
 	work := path.Join(path.Dir(f.dbpath), ".nodefix-rpmdb."+randomSuffix())
 	lease := startLease(ctx, node, work)
 	// Deferred calls run last first: the work directory goes while the
@@ -444,9 +455,20 @@ func (r *repairRun) install(ctx context.Context) (Outcome, bool) {
 	case installRemoveFailed, installReplaceFailed, installMoveFailed:
 		return r.rollback(ctx, "installing the rebuilt database: "+statusError("install script", res).Error()), false
 	default:
-		// Nothing was moved (the lock or the proof failed first): the
-		// database is as it was, and restoring the backup over it would
-		// undo any transaction since.
+		// The install ended without one of its own statuses: the lock or
+		// the proof failed first, or it was killed on the node. Once it
+		// has written its journal it may have moved files: the backup goes
+		// back. Before, nothing was moved: the database is as it was, and
+		// restoring the backup over it would undo any transaction since.
+		journal, err := r.journalWritten(ctx)
+		switch {
+		case err != nil:
+			r.installUnknown = true
+			return r.fail("installing the rebuilt database at %s: %v; whether it moved files is unknown (%v): the next run checks the database "+
+				"and restores the backup %s if the install did not finish", r.f.dbpath, statusError("install script", res), err, r.backup.Archive), false
+		case journal:
+			return r.rollback(ctx, "installing the rebuilt database: "+statusError("install script", res).Error()+"; it ended part way"), false
+		}
 		return r.discard(ctx, "installing the rebuilt database: "+statusError("install script", res).Error()+"; nothing was moved"), false
 	}
 	if strings.Contains(string(res.Stdout), "lock none\n") {
@@ -454,6 +476,16 @@ func (r *repairRun) install(ctx context.Context) (Outcome, bool) {
 			"no Python on the node to take rpm's transaction lock %s: the database was proven unchanged since the backup just before the rebuilt copy was installed, without the lock", lock))
 	}
 	return Outcome{}, true
+}
+
+// journalWritten reports whether the install wrote its journal in the
+// work directory: it may have moved files then (installScript).
+func (r *repairRun) journalWritten(ctx context.Context) (bool, error) {
+	res, err := runScript(ctx, r.node, r.cfg.CommandTimeout, "rpmdb-journal", `[ ! -e "$1/journal" ] || echo journal`, r.work)
+	if err == nil && res.ExitStatus != 0 {
+		err = statusError("looking for the install's journal", res)
+	}
+	return strings.Contains(string(res.Stdout), "journal"), err
 }
 
 // checkSpace fails the repair, with nothing done, when the backup or the

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -35,12 +36,13 @@ var (
 )
 
 // repairNode answers every step of a successful sqlite repair of a
-// database whose rpm -qa reports an unreadable header.
+// database whose rpm -qa reports an unreadable header (when judged, and
+// again once backed up).
 func repairNode(t *testing.T, snap fakeSnap) *fakeNode {
 	return newFakeNode(t).
 		on("rpm-snapshot", ok(string(snap.bytes()))).
-		on("rpm -qa", corruptQA, healthyQA).
-		on("rpm --verifydb", ok(""), ok("")).
+		on("rpm -qa", corruptQA, corruptQA, healthyQA).
+		on("rpm --verifydb", ok(""), ok(""), ok("")).
 		on("rpmdb-space", spaceOK).
 		on("rpmdb-backup", backupOut).
 		on("rpmdb-prepare", ok("work "+workDir+"\n")).
@@ -50,7 +52,8 @@ func repairNode(t *testing.T, snap fakeSnap) *fakeNode {
 		on("rpmdb-install", ok("installed rpmdb.sqlite\n")).
 		on("rpmdb-cleanup", ok("")).
 		on("rpmdb-checksums", sumsSame).
-		on("rpmdb-restore", restoredOut)
+		on("rpmdb-restore", restoredOut).
+		on("rpmdb-journal", ok(""))
 }
 
 func TestRPMDBApply(t *testing.T) {
@@ -351,6 +354,43 @@ func TestRPMDBApply(t *testing.T) {
 			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-restore": 0},
 		},
 		{
+			name: "the install killed on the node after its journal: backup restored at once",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				n.answers["rpmdb-journal"] = nil
+				return n.on("rpmdb-install", status(137, "")).on("rpmdb-journal", ok("journal\n"))
+			},
+			status: StatusFailed, changed: true,
+			msg:     []string{"install script: exit status 137; it ended part way", "rolled back: restored the backup " + archive + ", the database at /var/lib/rpm is byte for byte what it was"},
+			details: map[string]any{"rolled_back": true},
+			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-journal": 1, "rpmdb-restore": 1, "rpmdb-cleanup": 1},
+		},
+		{
+			name: "the install's job ended without a status before its journal: nothing moved, nothing restored",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				return n.on("rpmdb-install", status(125, "nodefix: the protected step ended without a status"))
+			},
+			status: StatusFailed, changed: true,
+			msg:     []string{"ended without a status", "nothing was moved", "byte for byte as in the backup"},
+			details: map[string]any{"rolled_back": true},
+			ran:     map[string]int{"rpmdb-install": 1, "rpmdb-journal": 1, "rpmdb-restore": 0},
+		},
+		{
+			name: "the journal cannot be looked for: the work directory is left for the next run",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpmdb-install"] = nil
+				n.answers["rpmdb-journal"] = nil
+				return n.on("rpmdb-install", status(137, "")).onErr("rpmdb-journal", errors.New("session closed"))
+			},
+			status: StatusFailed, changed: true,
+			msg: []string{"whether it moved files is unknown (rpmdb-journal: session closed)", "restores the backup " + archive + " if the install did not finish"},
+			ran: map[string]int{"rpmdb-install": 1, "rpmdb-restore": 0, "rpmdb-cleanup": 0},
+		},
+		{
 			name: "no Python on the node to take the lock: installed after the proof, with a warning",
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
@@ -376,7 +416,7 @@ func TestRPMDBApply(t *testing.T) {
 			node: func(t *testing.T) *fakeNode {
 				n := repairNode(t, sqliteSnap())
 				n.answers["rpm --verifydb"] = nil
-				return n.on("rpm --verifydb", ok(""), verifyFails)
+				return n.on("rpm --verifydb", ok(""), ok(""), verifyFails)
 			},
 			status: StatusFailed, changed: true, msg: []string{"after installing the rebuilt database: the rebuilt database does not verify", "restored the backup"},
 			ran:     map[string]int{"rpmdb-restore": 1},
@@ -408,10 +448,22 @@ func TestRPMDBApply(t *testing.T) {
 				n := repairNode(t, bdb)
 				n.answers["rpm -qa"] = nil
 				n.answers["rpm -qa @copy"] = nil
-				return n.on("rpm -qa", status(124, ""), ok(qaOut(31))).on("rpm -qa @copy", ok(qaOut(31)))
+				return n.on("rpm -qa", status(124, ""), status(124, ""), ok(qaOut(31))).on("rpm -qa @copy", ok(qaOut(31)))
 			},
 			status: StatusChanged, changed: true, msg: []string{"31 packages before, 31 after"},
 			details: map[string]any{"removed_env_files": []string{"__db.001", "__db.002"}, "packages_before": 31},
+		},
+		{
+			name: "repaired by another run between the judgement and the backup: nothing more done",
+			node: func(t *testing.T) *fakeNode {
+				n := repairNode(t, sqliteSnap())
+				n.answers["rpm -qa"] = nil
+				return n.on("rpm -qa", corruptQA, healthyQA)
+			},
+			status: StatusOK, changed: false,
+			msg:     []string{"opens and verifies now: 30 packages", "another run repaired it meanwhile", "the backup " + archive + " is kept"},
+			ran:     map[string]int{"rpmdb-backup": 1, "rpmdb-lease": 0, "rpmdb-prepare": 0, "rpm --rebuilddb": 0, "rpmdb-install": 0, "rpmdb-restore": 0},
+			details: map[string]any{"healthy": false, "healthy_after": true},
 		},
 		{
 			name:   "bad keep count: failed before touching the node",

@@ -290,6 +290,28 @@ func (n *Node) StartSSHD(ctx context.Context) error {
 	return n.waitSSH(ctx)
 }
 
+// DropConnections cuts every SSH connection to the node as a network
+// failure would: it SIGKILLs the sshd processes that serve them (by pid,
+// inside the node), not the listener, and not what runs in their
+// sessions, which lose their connection with the client. New connections
+// are accepted as before. It returns how many sshd processes it ended.
+func (n *Node) DropConnections(ctx context.Context) (int, error) {
+	out, err := n.Sh(ctx, `l=$(cat "$1") c=0
+for d in /proc/[0-9]*; do
+	p=${d#/proc/}
+	[ "$p" = "$l" ] && continue
+	read -r comm <"$d/comm" 2>/dev/null || continue
+	case $comm in sshd|sshd-session|sshd-auth) kill -KILL "$p" 2>/dev/null && c=$((c+1)) ;; esac
+done
+echo "$c"`, n.path("sshd.pid"))
+	if err != nil {
+		return 0, err
+	}
+	var ended int
+	_, err = fmt.Sscan(out, &ended)
+	return ended, err
+}
+
 // StallSSHD freezes the node's sshd (SIGSTOP): TCP connections are
 // accepted by the kernel but no SSH banner ever comes, as on an
 // overloaded or half-dead host. ResumeSSHD undoes it.

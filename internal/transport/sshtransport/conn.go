@@ -175,6 +175,13 @@ func (c *Conn) Start(ctx context.Context, argv []string, stdout, stderr io.Write
 
 // newSession opens a session; a connection that cannot open one before
 // ctx ends is stalled and is dropped.
+//
+// It never waits for x/crypto/ssh's NewSession past the end of the
+// connection: a session opened just as the connection breaks (after the
+// library has closed the channels it knew of, before it refuses new
+// writes) waits for an answer that never comes, and NewSession never
+// returns. Its result, if it ever comes, is closed by a goroutine left
+// waiting for it.
 func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	type result struct {
 		s   *ssh.Session
@@ -185,17 +192,25 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 		s, err := c.client.NewSession()
 		ch <- result{s, err}
 	}()
+	abandon := func() {
+		go func() {
+			if r := <-ch; r.s != nil {
+				_ = r.s.Close()
+			}
+		}()
+	}
 	select {
 	case r := <-ch:
 		if r.err != nil {
 			return nil, fmt.Errorf("opening a session: %w", c.explain(r.err))
 		}
 		return r.s, nil
+	case <-c.done:
+		abandon()
+		return nil, fmt.Errorf("opening a session: %w", c.explain(io.EOF))
 	case <-ctx.Done():
 		c.drop(fmt.Errorf("opening a session did not complete: %w", ctx.Err()))
-		if r := <-ch; r.s != nil {
-			_ = r.s.Close()
-		}
+		abandon()
 		return nil, ctx.Err()
 	}
 }

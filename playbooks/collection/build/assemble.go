@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -217,6 +218,7 @@ func references(dir, file string) ([]string, error) {
 		var refs []ref
 		var walkErr error
 		walk(doc, func(key string, value *yaml.Node) {
+			value = resolve(value)
 			switch strings.TrimPrefix(key, "ansible.builtin.") {
 			case "import_tasks", "include_tasks":
 				if value.Kind == yaml.MappingNode {
@@ -308,37 +310,77 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 // roleDefaultsSkip are play variables that mean nothing in a role.
 var roleDefaultsSkip = map[string]bool{"nodefix_target": true}
 
-// generateRole makes roles/remediate of the play in dir/src: a role does
+// roleBatchKeys are play keywords of the remediation play that a role
+// cannot carry: how the play's hosts are batched (serial) and when the
+// batches stop (max_fail_percentage) belong to the play that includes
+// the role. nodefix_any_errors_fatal is a task (tasks/batch-fatal.yml),
+// so the role keeps it.
+var roleBatchKeys = map[string]bool{"serial": true, "max_fail_percentage": true}
+
+// generateRole makes roles/remediate of the playbook dir/src: a role does
 // what the playbook does for the hosts of the play that includes it.
+//
+// The playbook is a sequence of plays over the same hosts with the same
+// vars and vars_files: the fleet precheck (no serial, so it covers every
+// host before the first batch), the remediation (serial), the audit. A
+// role is a list of tasks inside one play, so the role runs the plays'
+// tasks one after the other, in order: precheck, remediation, audit. In a
+// play with serial the including play decides the batches, and the role's
+// precheck then covers each batch's hosts as it comes (the playbook's
+// precheck covers all of them first): see the README.
 func generateRole(dir, src, role string) error {
 	doc, err := readYAML(filepath.Join(dir, src))
 	if err != nil {
 		return err
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
-		return fmt.Errorf("%s: the role is made of one play; found another shape", src)
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) == 0 {
+		return fmt.Errorf("%s: the role is made of a list of plays; found another shape", src)
 	}
-	play := doc.Content[0].Content[0]
-	var tasks, vars, varsFiles *yaml.Node
-	for i := 0; i+1 < len(play.Content); i += 2 {
-		key, value := play.Content[i].Value, play.Content[i+1]
-		switch key {
-		case "name", "hosts", "gather_facts":
-			// The including play's business.
-		case "tasks":
-			tasks = value
-		case "vars":
-			vars = value
-		case "vars_files":
-			varsFiles = value
-		default:
-			// Dropping it silently would make the role do less than the
-			// playbook: teach this builder what it means in a role.
-			return fmt.Errorf("%s: the play's %q has no place in the generated role yet (playbooks/collection/build)", src, key)
+	tasks := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	var hosts, vars, varsFiles *yaml.Node
+	for n, play := range doc.Content[0].Content {
+		play = resolve(play)
+		if play.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s: play %d is not a mapping", src, n+1)
 		}
-	}
-	if tasks == nil {
-		return fmt.Errorf("%s: the play has no tasks", src)
+		var playTasks, playHosts, playVars, playVarsFiles *yaml.Node
+		for i := 0; i+1 < len(play.Content); i += 2 {
+			key, value := play.Content[i].Value, resolve(play.Content[i+1])
+			switch {
+			case key == "name", key == "gather_facts", roleBatchKeys[key]:
+				// The including play's business.
+			case key == "hosts":
+				playHosts = value
+			case key == "tasks":
+				playTasks = value
+			case key == "vars":
+				playVars = value
+			case key == "vars_files":
+				playVarsFiles = value
+			default:
+				// Dropping it silently would make the role do less than the
+				// playbook: teach this builder what it means in a role.
+				return fmt.Errorf("%s: play %d's %q has no place in the generated role yet (playbooks/collection/build)", src, n+1, key)
+			}
+		}
+		if playTasks == nil || playTasks.Kind != yaml.SequenceNode {
+			return fmt.Errorf("%s: play %d has no tasks", src, n+1)
+		}
+		if n == 0 {
+			hosts, vars, varsFiles = playHosts, playVars, playVarsFiles
+		} else {
+			// One set of defaults and vars for the whole role: every play
+			// must agree (the playbook shares them with YAML anchors).
+			for _, same := range []struct {
+				what        string
+				first, this *yaml.Node
+			}{{"hosts", hosts, playHosts}, {"vars", vars, playVars}, {"vars_files", varsFiles, playVarsFiles}} {
+				if !sameYAML(same.first, same.this) {
+					return fmt.Errorf("%s: play %d's %s differ from play 1's: the role has one set", src, n+1, same.what)
+				}
+			}
+		}
+		tasks.Content = append(tasks.Content, playTasks.Content...)
 	}
 	header := fmt.Sprintf("# Generated by `make collection` from nodefix's playbooks/%s (%%s): edit that, not this.\n", src)
 
@@ -346,7 +388,7 @@ func generateRole(dir, src, role string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(role, "tasks", "main.yml"), append([]byte(fmt.Sprintf(header, "the play's tasks")), main...), 0o644); err != nil {
+	if err := writeFile(filepath.Join(role, "tasks", "main.yml"), append([]byte(fmt.Sprintf(header, "its plays' tasks, in order")), main...), 0o644); err != nil {
 		return err
 	}
 
@@ -362,7 +404,7 @@ func generateRole(dir, src, role string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(role, "defaults", "main.yml"), append([]byte(fmt.Sprintf(header, "the play's vars")), def...), 0o644); err != nil {
+	if err := writeFile(filepath.Join(role, "defaults", "main.yml"), append([]byte(fmt.Sprintf(header, "the plays' vars")), def...), 0o644); err != nil {
 		return err
 	}
 
@@ -389,6 +431,29 @@ func generateRole(dir, src, role string) error {
 		}
 	}
 	return nil
+}
+
+// resolve is the node an alias (*anchor) stands for.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// sameYAML reports whether two nodes (nil: absent) hold the same data.
+func sameYAML(a, b *yaml.Node) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	var va, vb any
+	if err := a.Decode(&va); err != nil {
+		return false
+	}
+	if err := b.Decode(&vb); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func encodeYAML(n *yaml.Node) ([]byte, error) {

@@ -120,22 +120,43 @@ func TestAssemble(t *testing.T) {
 		}
 	}
 
-	// The role's tasks are remediate.yml's play's tasks.
-	var play []struct {
-		Vars  map[string]any   `yaml:"vars"`
-		Tasks []map[string]any `yaml:"tasks"`
+	// The role's tasks are remediate.yml's plays' tasks, in order (the
+	// precheck's among them), its defaults their shared vars.
+	var plays []struct {
+		Vars   map[string]any   `yaml:"vars"`
+		Tasks  []map[string]any `yaml:"tasks"`
+		Serial any              `yaml:"serial"`
 	}
 	var roleTasks []map[string]any
 	var roleDefaults map[string]any
-	readInto(t, filepath.Join(root, "playbooks", "remediate.yml"), &play)
+	readInto(t, filepath.Join(root, "playbooks", "remediate.yml"), &plays)
 	readInto(t, filepath.Join(tree, "roles", "remediate", "tasks", "main.yml"), &roleTasks)
 	readInto(t, filepath.Join(tree, "roles", "remediate", "defaults", "main.yml"), &roleDefaults)
-	if !reflect.DeepEqual(roleTasks, play[0].Tasks) {
-		t.Errorf("the role's tasks\n%v\nare not the play's\n%v", roleTasks, play[0].Tasks)
+	var wantTasks []map[string]any
+	for _, p := range plays {
+		wantTasks = append(wantTasks, p.Tasks...)
 	}
-	delete(play[0].Vars, "nodefix_target")
-	if !reflect.DeepEqual(roleDefaults, play[0].Vars) {
-		t.Errorf("the role's defaults %v are not the play's vars %v", roleDefaults, play[0].Vars)
+	if len(plays) < 2 || plays[0].Serial != nil || plays[1].Serial == nil {
+		t.Errorf("remediate.yml: %d plays, want the precheck without serial and the remediation with it", len(plays))
+	}
+	if !reflect.DeepEqual(roleTasks, wantTasks) {
+		t.Errorf("the role's tasks\n%v\nare not the plays'\n%v", roleTasks, wantTasks)
+	}
+	imports := map[string]bool{}
+	for _, task := range roleTasks {
+		if f, ok := task["import_tasks"].(string); ok {
+			imports[f] = true
+		}
+	}
+	for _, f := range []string{"tasks/run-id.yml", "tasks/precheck-hostnames.yml", "tasks/batch-fatal.yml", "tasks/audit-identities.yml"} {
+		if !imports[f] {
+			t.Errorf("the role does not import %s", f)
+		}
+		same(filepath.Join("roles", "remediate", f), f)
+	}
+	delete(plays[0].Vars, "nodefix_target")
+	if !reflect.DeepEqual(roleDefaults, plays[0].Vars) {
+		t.Errorf("the role's defaults %v are not the play's vars %v", roleDefaults, plays[0].Vars)
 	}
 
 	galaxy, err := os.ReadFile(filepath.Join(tree, "galaxy.yml"))
@@ -308,6 +329,20 @@ func TestAssembleRefuses(t *testing.T) {
 	}
 	if err := generateRole(dir, "remediate.yml", filepath.Join(t.TempDir(), "r")); err == nil || !strings.Contains(err.Error(), `"post_tasks"`) {
 		t.Errorf("a play with post_tasks: %v", err)
+	}
+	two := "- hosts: all\n  vars: {a: 1}\n  tasks: [{debug: msg=x}]\n- hosts: all\n  serial: 1\n  vars: {a: 2}\n  tasks: [{debug: msg=y}]\n"
+	if err := os.WriteFile(filepath.Join(dir, "two.yml"), []byte(two), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := generateRole(dir, "two.yml", filepath.Join(t.TempDir(), "r")); err == nil || !strings.Contains(err.Error(), "play 2's vars differ") {
+		t.Errorf("plays with different vars: %v", err)
+	}
+	other := "- hosts: all\n  tasks: [{debug: msg=x}]\n- hosts: others\n  tasks: [{debug: msg=y}]\n"
+	if err := os.WriteFile(filepath.Join(dir, "other.yml"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := generateRole(dir, "other.yml", filepath.Join(t.TempDir(), "r")); err == nil || !strings.Contains(err.Error(), "play 2's hosts differ") {
+		t.Errorf("plays over other hosts: %v", err)
 	}
 	if _, err := references(dir, "remediate.yml"); err == nil || !strings.Contains(err.Error(), "named literally") {
 		t.Errorf("a templated task file name: %v", err)
